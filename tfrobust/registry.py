@@ -1,7 +1,8 @@
 """A name -> factory registry, one per concept (datasets, models, attacks, ...)."""
 from __future__ import annotations
 
-from typing import Callable, Dict, Generic, Iterator, TypeVar
+import inspect
+from typing import Any, Callable, Dict, Generic, Iterator, TypeVar
 
 from tfrobust.errors import ConfigError
 
@@ -34,6 +35,23 @@ class Registry(Generic[T]):
             raise ConfigError(
                 f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}"
             ) from None
+
+    def build(self, name: str, **options: Any):
+        """Calls the factory registered as ``name`` with ``options``.
+
+        An option the factory does not take is a :class:`ConfigError` that lists the ones it does.
+        """
+        factory = self.get(name)
+        params = inspect.signature(factory).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            allowed = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+            unknown = sorted(set(options) - set(allowed))
+            if unknown:
+                raise ConfigError(
+                    f"{self.kind} {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                    f"its options: {', '.join(allowed) or 'none'}"
+                )
+        return factory(**options)
 
     def names(self) -> list[str]:
         return sorted(self._entries)
