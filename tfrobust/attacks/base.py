@@ -1,0 +1,172 @@
+"""What every attack shares: the call signature, seeding, compilation, labels and the loss.
+
+An attack is a frozen dataclass of its settings. Call it as ``attack(model, x, y) -> x_adv`` with
+inputs in [0, 1]; ``y`` may be ``None`` to attack the model's own predictions. The first call for a
+model compiles ``perturb`` into one graph (``tf.function``), so a whole batch, every iteration and
+every restart, runs without returning to Python. Inside another compiled function (a training
+step), call ``attack.perturb(model, x, y, seed)`` directly with a seed tensor of shape [2].
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import weakref
+from typing import Optional
+
+import tensorflow as tf
+
+from tfrobust.errors import ConfigError
+
+
+def per_example_loss(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Softmax cross-entropy of each example (models output logits)."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
+
+
+def predicted_labels(model, x: tf.Tensor) -> tf.Tensor:
+    return tf.argmax(model(x, training=False), axis=-1, output_type=tf.int64)
+
+
+def per_example_norm(v: tf.Tensor, keepdims: bool = True) -> tf.Tensor:
+    """L2 norm over all but the batch axis."""
+    axes = list(range(1, v.shape.rank))
+    return tf.sqrt(tf.reduce_sum(tf.square(v), axis=axes, keepdims=keepdims))
+
+
+def batch_mask(condition: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """Reshapes a per-example boolean so that it broadcasts against ``like``."""
+    return tf.reshape(condition, [-1] + [1] * (like.shape.rank - 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class Attack(abc.ABC):
+    """Base of all attacks. ``seed`` makes every random draw repeatable."""
+
+    name = "attack"  # the registry name, set by each subclass
+
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "_compiled", weakref.WeakKeyDictionary())
+        object.__setattr__(self, "_calls", 0)
+        self.validate()
+
+    # ---- settings -------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raises :class:`ConfigError` for a setting out of range; subclasses extend it."""
+        self._check(isinstance(self.seed, int), "seed", "an integer")
+
+    def _check(self, ok: bool, field: str, allowed: str) -> None:
+        if not ok:
+            raise ConfigError(
+                f"attack {self.name!r}: {field}={getattr(self, field)!r} is not allowed; "
+                f"{field} must be {allowed}"
+            )
+
+    @property
+    def radius(self) -> Optional[float]:
+        """The largest distance (in ``norm``) from the input an output can have, if bounded."""
+        return None
+
+    norm = "linf"
+
+    @property
+    def label(self) -> str:
+        """A short, readable id: the name and the settings that differ from the defaults."""
+        changed = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        ]
+        return f"{self.name}({','.join(changed)})" if changed else self.name
+
+    def settings(self) -> dict:
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+    # ---- running --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def perturb(self, model, x: tf.Tensor, y: Optional[tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
+        """The attack as a graph-friendly function of a [2] integer seed tensor."""
+
+    def __call__(self, model, x, y=None, seed=None) -> tf.Tensor:
+        fn = self._compiled.get(model)
+        if fn is None:
+            model_ref = weakref.ref(model)
+            fn = tf.function(
+                lambda x, y, seed: self.perturb(model_ref(), x, y, seed), reduce_retracing=True
+            )
+            self._compiled[model] = fn
+        if seed is None:
+            seed = tf.constant([self.seed, self._calls], dtype=tf.int64)
+            object.__setattr__(self, "_calls", self._calls + 1)
+        x = tf.convert_to_tensor(x, dtype=tf.float32)
+        if y is not None:
+            y = tf.convert_to_tensor(y, dtype=tf.int64)
+        return fn(x, y, seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientAttack(Attack):
+    """An attack that follows the gradient of the loss.
+
+    ``targeted``: ``y`` holds target classes and the attack lowers their loss.
+    ``predicted_labels``: attack the model's predictions even when labels are given (what the
+    lottery-ticket reference implementation did).
+    """
+
+    targeted: bool = False
+    predicted_labels: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        self._check(isinstance(self.targeted, bool), "targeted", "true or false")
+        self._check(isinstance(self.predicted_labels, bool), "predicted_labels", "true or false")
+        if self.targeted and self.predicted_labels:
+            raise ConfigError(
+                f"attack {self.name!r}: targeted=True needs target labels; "
+                "predicted_labels=True would replace them"
+            )
+
+    def labels(self, model, x, y):
+        if self.targeted and y is None:
+            raise ConfigError(f"attack {self.name!r}: a targeted attack needs target labels y")
+        if y is None or self.predicted_labels:
+            return predicted_labels(model, x)
+        return y
+
+    def objective(self, logits, y):
+        """Per-example quantity the attack raises: the loss, or minus the target's loss."""
+        loss = per_example_loss(logits, y)
+        return -loss if self.targeted else loss
+
+    def objective_and_gradient(self, model, x, y):
+        """(per-example objective, its gradient w.r.t. x, logits) in one forward/backward pass."""
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = model(x, training=False)
+            objective = self.objective(logits, y)
+            total = tf.reduce_sum(objective)
+        return objective, tape.gradient(total, x), logits
+
+    def succeeded(self, logits, y):
+        """Per example: the attack reached its goal (misclassified, or classified as the target)."""
+        pred = tf.argmax(logits, axis=-1, output_type=tf.int64)
+        y = tf.cast(y, tf.int64)
+        return tf.equal(pred, y) if self.targeted else tf.not_equal(pred, y)
+
+    def keep_worse(self, best, x_new, logits_new, y):
+        """Per example, keeps whichever of ``best`` and ``x_new`` is worse for the model.
+
+        ``best`` is ``(x, objective, succeeded)``. Success beats failure; between two successes
+        or two failures the higher objective wins. Used to keep the worst case over iterations
+        and restarts, so that more of either can never help the model.
+        """
+        best_x, best_obj, best_ok = best
+        obj = self.objective(logits_new, y)
+        ok = self.succeeded(logits_new, y)
+        better = (ok & ~best_ok) | ((ok == best_ok) & (obj > best_obj))
+        return (
+            tf.where(batch_mask(better, x_new), x_new, best_x),
+            tf.where(better, obj, best_obj),
+            ok | best_ok,
+        )

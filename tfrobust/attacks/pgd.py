@@ -1,0 +1,99 @@
+"""Projected gradient descent (Madry et al.) under L-infinity or L2, with restarts.
+
+Each restart starts at a uniform random point of the epsilon-ball (or at the input, with
+``random_start=False``) and takes ``steps`` steps of size ``step_size``: the gradient's sign under
+L-infinity, the gradient scaled to unit L2 norm under L2. After each step the point is projected
+onto the ball and clipped to [0, 1]. With ``keep_best`` (the default) every iterate of every
+restart is a candidate and the worst one for the model is returned per example, starting from the
+clean input; so more iterations, more restarts, never raise accuracy. Without it, the last iterate
+of the worst restart is returned (Madry's training-time PGD).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import tensorflow as tf
+
+from tfrobust.attacks.base import GradientAttack, per_example_norm
+
+NORMS = ("linf", "l2")
+
+
+def project(x0, x, eps, norm):
+    """Projects ``x`` onto the ``norm`` ball of radius ``eps`` around ``x0``, then onto [0, 1]."""
+    if norm == "linf":
+        x = tf.clip_by_value(x, x0 - eps, x0 + eps)
+    else:
+        delta = x - x0
+        scale = tf.minimum(1.0, eps / tf.maximum(per_example_norm(delta), 1e-12))
+        x = x0 + delta * scale
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def random_point(x0, eps, norm, seed):
+    """A uniform draw from the ``norm`` ball of radius ``eps`` around ``x0``."""
+    if norm == "linf":
+        return x0 + tf.random.stateless_uniform(tf.shape(x0), seed, -eps, eps)
+    direction = tf.random.stateless_normal(tf.shape(x0), seed)
+    direction /= tf.maximum(per_example_norm(direction), 1e-12)
+    dim = tf.cast(tf.reduce_prod(tf.shape(x0)[1:]), tf.float32)
+    u = tf.random.stateless_uniform(
+        [tf.shape(x0)[0]] + [1] * (x0.shape.rank - 1), tf.random.experimental.stateless_fold_in(seed, 1)
+    )
+    return x0 + direction * eps * tf.pow(u, 1.0 / dim)
+
+
+def ascent_direction(grad, norm):
+    if norm == "linf":
+        return tf.sign(grad)
+    return grad / tf.maximum(per_example_norm(grad), 1e-12)
+
+
+@dataclasses.dataclass(frozen=True)
+class PGD(GradientAttack):
+    name = "pgd"
+
+    eps: float = 0.3
+    step_size: float = 0.01
+    steps: int = 40
+    norm: str = "linf"
+    random_start: bool = True
+    restarts: int = 1
+    keep_best: bool = True
+
+    def validate(self):
+        super().validate()
+        self._check(self.eps >= 0 and math.isfinite(self.eps), "eps", "a finite number >= 0")
+        self._check(self.step_size > 0 and math.isfinite(self.step_size), "step_size", "a number > 0")
+        self._check(isinstance(self.steps, int) and self.steps >= 1, "steps", "an integer >= 1")
+        self._check(self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}")
+        self._check(isinstance(self.restarts, int) and self.restarts >= 1, "restarts", "an integer >= 1")
+
+    @property
+    def radius(self):
+        return self.eps
+
+    def perturb(self, model, x, y, seed):
+        y = self.labels(model, x, y)
+        eps = tf.constant(self.eps, x.dtype)
+        logits = model(x, training=False)
+        if self.keep_best:
+            best = (x, self.objective(logits, y), self.succeeded(logits, y))
+        else:  # the first restart's result always replaces the clean input
+            n = tf.shape(x)[0]
+            best = (x, tf.fill([n], tf.constant(-float("inf"), x.dtype)), tf.zeros([n], tf.bool))
+
+        for restart in tf.range(self.restarts):
+            x_adv = x
+            if self.random_start:
+                restart_seed = tf.random.experimental.stateless_fold_in(seed, restart)
+                x_adv = project(x, random_point(x, eps, self.norm, restart_seed), eps, self.norm)
+            for _ in tf.range(self.steps):
+                _, grad, logits = self.objective_and_gradient(model, x_adv, y)
+                if self.keep_best:
+                    best = self.keep_worse(best, x_adv, logits, y)
+                step = self.step_size * ascent_direction(grad, self.norm)
+                x_adv = project(x, x_adv + step, eps, self.norm)
+            best = self.keep_worse(best, x_adv, model(x_adv, training=False), y)
+        return best[0]
