@@ -16,6 +16,7 @@ from typing import Optional
 import tensorflow as tf
 
 from tfrobust.errors import ConfigError
+from tfrobust.spec import format_spec
 
 
 def per_example_loss(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -72,13 +73,13 @@ class Attack(abc.ABC):
 
     @property
     def label(self) -> str:
-        """A short, readable id: the name and the settings that differ from the defaults."""
-        changed = [
-            f"{f.name}={getattr(self, f.name)}"
+        """The attack's spec string, ``name:key=value,...``, listing the non-default settings."""
+        changed = {
+            f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if getattr(self, f.name) != f.default
-        ]
-        return f"{self.name}({','.join(changed)})" if changed else self.name
+        }
+        return format_spec(self.name, changed)
 
     def settings(self) -> dict:
         return {"name": self.name, **dataclasses.asdict(self)}

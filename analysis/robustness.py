@@ -1,0 +1,54 @@
+"""Evaluation results (``tfrobust.evaluation.evaluate``) -> a table and a bar chart."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List
+
+from analysis import tables
+from tfrobust.io import write_text_atomic
+
+
+def rows(results: Dict[str, Dict]) -> List[Dict]:
+    """One row per evaluation: natural first, then each attack, with accuracy and mean loss."""
+    return [
+        {"evaluation": name, "accuracy": r["accuracy"], "loss": r["loss"], "examples": r["examples"]}
+        for name, r in results.items()
+    ]
+
+
+def plot_accuracy(results: Dict[str, Dict], path: str, title: str = "") -> None:
+    """A horizontal bar per evaluation, labelled with its accuracy; written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    acc = [100 * results[n]["accuracy"] for n in names]
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.2))
+    bars = ax.barh(range(len(names)), acc, color=["#4c72b0"] + ["#dd8452"] * (len(names) - 1))
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("accuracy (%)")
+    ax.bar_label(bars, fmt="%.1f", padding=3)
+    ax.set_title(title)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_report(results: Dict[str, Dict], out_dir: str, title: str = "") -> Dict[str, str]:
+    """Writes ``table.md``, ``table.csv`` and ``accuracy.png`` into ``out_dir``; returns the paths."""
+    table = rows(results)
+    paths = {
+        "markdown": os.path.join(out_dir, "table.md"),
+        "csv": os.path.join(out_dir, "table.csv"),
+        "plot": os.path.join(out_dir, "accuracy.png"),
+    }
+    write_text_atomic(paths["markdown"], tables.to_markdown(table))
+    write_text_atomic(paths["csv"], tables.to_csv(table))
+    plot_accuracy(results, paths["plot"], title)
+    return paths

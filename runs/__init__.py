@@ -1,0 +1,1 @@
+"""absl command lines: parse flags -> build a config -> call the library."""

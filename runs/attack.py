@@ -1,0 +1,82 @@
+"""Evaluates a saved model naturally and under attacks, and prints a table.
+
+    python -m runs.attack --model_path=results/quickstart/model.keras --dataset=fashion_mnist \
+        --attacks=fgsm:eps=0.1 --attacks=pgd:eps=0.1,step_size=0.01,steps=20 \
+        --output_dir=results/quickstart
+
+Attack specs are ``name:key=value,...``; names: fgsm, pgd, iterated_fgsm, lbfgs, gaussian_noise,
+gaussian_blur. With --output_dir, writes results.json, table.md, table.csv and accuracy.png.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from absl import flags
+
+from runs import common
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_path", None, "A .keras model file (from runs.train).", required=True)
+flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name: fashion_mnist, mnist, cifar10, synthetic.")
+flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
+flags.DEFINE_enum("split", "test", ["test", "valid"], "Which split to evaluate.")
+flags.DEFINE_integer("valid_size", 0, "Examples carved from train for validation.", lower_bound=0)
+flags.DEFINE_integer("batch_size", 256, "Evaluation batch size.", lower_bound=1)
+flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples.", lower_bound=1)
+flags.DEFINE_multi_string(
+    "attacks", ["fgsm:eps=0.1", "pgd:eps=0.1,step_size=0.01,steps=20"],
+    "Attack specs name:key=value,... (repeat the flag for several).",
+)
+flags.DEFINE_integer("seed", 0, "Seed for data shuffling and random attack starts.")
+flags.DEFINE_string("output_dir", None, "Write results.json, table.md, table.csv, accuracy.png here.")
+
+
+def main(argv):
+    from analysis import robustness, tables
+    from tfrobust import data
+    from tfrobust.attacks import parse_attack
+    from tfrobust.errors import ConfigError
+    from tfrobust.evaluation import evaluate
+    from tfrobust.io import write_json_atomic
+    from tfrobust.saving import load_model
+
+    attacks = {}
+    for spec in FLAGS.attacks:
+        try:
+            attack = parse_attack(spec)
+        except ConfigError as e:
+            raise ConfigError(f"--attacks: {e}") from None
+        attacks[attack.label] = attack
+    if FLAGS.split == "valid" and FLAGS.valid_size == 0:
+        raise ConfigError("--split=valid needs --valid_size > 0")
+
+    model = load_model(FLAGS.model_path)
+    splits = data.load(FLAGS.dataset, batch_size=FLAGS.batch_size, valid_size=FLAGS.valid_size,
+                       seed=FLAGS.seed, data_dir=FLAGS.data_dir)
+    if tuple(model.input_shape[1:]) != tuple(splits.input_shape):
+        raise ConfigError(
+            f"--model_path takes inputs of shape {tuple(model.input_shape[1:])} but --dataset="
+            f"{FLAGS.dataset} has {tuple(splits.input_shape)}"
+        )
+    dataset = splits.test if FLAGS.split == "test" else splits.valid
+    n = FLAGS.max_examples or (splits.test_size if FLAGS.split == "test" else splits.valid_size)
+    common.say(f"evaluating {FLAGS.model_path} on {n} {FLAGS.split} examples of {FLAGS.dataset} "
+               f"({splits.source}) under {len(attacks)} attack(s)")
+    start = time.time()
+    results = evaluate(model, dataset, attacks, max_examples=FLAGS.max_examples,
+                       log_every=0 if FLAGS.quiet else 10)
+    common.say(f"done in {time.time() - start:.1f}s")
+    print(tables.to_markdown(robustness.rows(results)), end="")
+    if FLAGS.output_dir:
+        record = {"model_path": os.path.abspath(FLAGS.model_path), "dataset": FLAGS.dataset,
+                  "split": FLAGS.split, "source": splits.source, "results": results}
+        paths = robustness.write_report(results, FLAGS.output_dir,
+                                        title=f"{os.path.basename(FLAGS.model_path)} on {FLAGS.dataset}")
+        write_json_atomic(os.path.join(FLAGS.output_dir, "results.json"), record)
+        common.say(f"wrote results.json, {', '.join(os.path.basename(p) for p in paths.values())} "
+                   f"in {FLAGS.output_dir}")
+
+
+if __name__ == "__main__":
+    common.run(main)

@@ -1,0 +1,87 @@
+"""Accuracy and loss of a model, naturally and under attacks, over a whole dataset."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Dict, Iterable, Mapping, Optional, Union
+
+import tensorflow as tf
+
+from tfrobust.attacks import Attack, parse_attack, per_example_loss
+from tfrobust.errors import TfrobustError
+
+log = logging.getLogger("tfrobust")
+
+AttackSet = Union[Mapping[str, Attack], Iterable[Union[Attack, str]]]
+
+
+def _as_named(attacks: Optional[AttackSet]) -> Dict[str, Attack]:
+    if attacks is None:
+        return {}
+    if isinstance(attacks, Mapping):
+        return dict(attacks)
+    named = {}
+    for a in attacks:
+        a = parse_attack(a) if isinstance(a, str) else a
+        named[a.label] = a
+    return named
+
+
+def evaluate(
+    model,
+    dataset: tf.data.Dataset,
+    attacks: Optional[AttackSet] = None,
+    max_examples: Optional[int] = None,
+    log_every: int = 0,
+) -> Dict[str, Dict[str, float]]:
+    """Natural accuracy and mean loss, and the same under each attack.
+
+    ``dataset`` yields ``(x, y)`` batches with ``x`` in [0, 1]; ``attacks`` is a mapping from
+    names to attacks, or a list of attacks or spec strings (named by their label). Returns
+    ``{"natural": {"accuracy", "loss", "examples"}, name: {...}, ...}``. Every attack sees the same
+    examples. ``log_every`` > 0 logs progress every that many batches.
+    """
+    named = _as_named(attacks)
+    if "natural" in named:
+        raise TfrobustError("'natural' is reserved for the clean evaluation; rename that attack")
+
+    @tf.function(reduce_retracing=True)
+    def batch_sums(x, y):
+        logits = model(x, training=False)
+        loss = per_example_loss(logits, y)
+        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int64), tf.cast(y, tf.int64))
+        return tf.reduce_sum(loss), tf.reduce_sum(tf.cast(correct, tf.float32))
+
+    sums = {name: [0.0, 0.0] for name in ["natural", *named]}
+    seen, start = 0, time.time()
+    for step, (x, y) in enumerate(dataset):
+        if max_examples is not None:
+            if seen >= max_examples:
+                break
+            x, y = x[: max_examples - seen], y[: max_examples - seen]
+        inputs = {"natural": x}
+        for name, attack in named.items():
+            inputs[name] = attack(model, x, y)
+        for name, xs in inputs.items():
+            loss, correct = batch_sums(xs, y)
+            sums[name][0] += float(loss)
+            sums[name][1] += float(correct)
+        seen += int(x.shape[0])
+        if log_every and (step + 1) % log_every == 0:
+            acc = {n: s[1] / seen for n, s in sums.items()}
+            log.info("evaluated %d examples (%.1fs): %s", seen, time.time() - start,
+                     ", ".join(f"{n} {a:.4f}" for n, a in acc.items()))
+    if seen == 0:
+        raise TfrobustError("the evaluation dataset is empty")
+    results = {}
+    for name, (loss, correct) in sums.items():
+        if not math.isfinite(loss):
+            raise TfrobustError(
+                f"the {name} loss is {loss}: the model produced non-finite outputs "
+                "(check the weights for NaN or the inputs for values outside [0, 1])"
+            )
+        results[name] = {"accuracy": correct / seen, "loss": loss / seen, "examples": seen}
+        if name in named:
+            results[name]["attack"] = named[name].settings()
+    return results
