@@ -13,3 +13,33 @@ def _seed_everything():
     np.random.seed(0)
     tf.random.set_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def synthetic_splits():
+    """Small learnable 10x10 grey images, 10 classes."""
+    from tfrobust import data
+
+    return data.load("synthetic", batch_size=50, image_shape=(10, 10, 1), train_size=2000,
+                     test_size=300, noise_std=0.35, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_model(synthetic_splits):
+    """dense-300-100 trained naturally for 300 steps on ``synthetic_splits``: well above chance."""
+    import tf_keras as keras
+
+    from tfrobust import models
+
+    tf.random.set_seed(1)
+    model = models.build_model("dense-300-100", (10, 10, 1), 10, seed=1)
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(synthetic_splits.train.repeat(), steps_per_epoch=300, epochs=1, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def test_batch(synthetic_splits):
+    x, y = next(iter(synthetic_splits.test.unbatch().batch(300)))
+    return x, y
