@@ -21,7 +21,7 @@ def synthetic_splits():
     from tfrobust import data
 
     return data.load("synthetic", batch_size=50, image_shape=(10, 10, 1), train_size=2000,
-                     test_size=300, noise_std=0.35, seed=0)
+                     test_size=300, noise_std=0.6, seed=0)
 
 
 @pytest.fixture(scope="session")

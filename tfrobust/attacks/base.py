@@ -39,6 +39,18 @@ def batch_mask(condition: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     return tf.reshape(condition, [-1] + [1] * (like.shape.rank - 1))
 
 
+class _NoModel:
+    """Stands for "no model" (corruptions) as a key of the per-model cache of compiled functions."""
+
+
+_NO_MODEL = _NoModel()
+
+
+def _model_of(ref):
+    model = ref()
+    return None if model is _NO_MODEL else model
+
+
 @dataclasses.dataclass(frozen=True)
 class Attack(abc.ABC):
     """Base of all attacks. ``seed`` makes every random draw repeatable."""
@@ -89,14 +101,19 @@ class Attack(abc.ABC):
     def perturb(self, model, x: tf.Tensor, y: Optional[tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
         """The attack as a graph-friendly function of a [2] integer seed tensor."""
 
+    def check_labels(self, y) -> None:
+        """Raises :class:`ConfigError` when the attack cannot run with labels ``y``."""
+
     def __call__(self, model, x, y=None, seed=None) -> tf.Tensor:
-        fn = self._compiled.get(model)
+        self.check_labels(y)
+        key = _NO_MODEL if model is None else model  # corruptions need no model
+        fn = self._compiled.get(key)
         if fn is None:
-            model_ref = weakref.ref(model)
+            ref = weakref.ref(key)
             fn = tf.function(
-                lambda x, y, seed: self.perturb(model_ref(), x, y, seed), reduce_retracing=True
+                lambda x, y, seed: self.perturb(_model_of(ref), x, y, seed), reduce_retracing=True
             )
-            self._compiled[model] = fn
+            self._compiled[key] = fn
         if seed is None:
             seed = tf.constant([self.seed, self._calls], dtype=tf.int64)
             object.__setattr__(self, "_calls", self._calls + 1)
@@ -128,9 +145,12 @@ class GradientAttack(Attack):
                 "predicted_labels=True would replace them"
             )
 
-    def labels(self, model, x, y):
+    def check_labels(self, y) -> None:
         if self.targeted and y is None:
             raise ConfigError(f"attack {self.name!r}: a targeted attack needs target labels y")
+
+    def labels(self, model, x, y):
+        self.check_labels(y)
         if y is None or self.predicted_labels:
             return predicted_labels(model, x)
         return y
