@@ -18,7 +18,7 @@ from runs import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", None, "A .keras model file (from runs.train).", required=True)
-flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name: fashion_mnist, mnist, cifar10, synthetic.")
+flags.DEFINE_string("dataset", "fashion_mnist", "Dataset spec name[:option=value,...]: fashion_mnist, mnist, cifar10, synthetic (e.g. synthetic:image_shape=10x10x1).")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_enum("split", "test", ["test", "valid"], "Which split to evaluate.")
 flags.DEFINE_integer("valid_size", 0, "Examples carved from train for validation.", lower_bound=0)
@@ -34,8 +34,7 @@ flags.DEFINE_string("output_dir", None, "Write results.json, table.md, table.csv
 
 def main(argv):
     from analysis import robustness, tables
-    from tfrobust import data
-    from tfrobust.attacks import parse_attack
+    from tfrobust.attacks import ATTACKS, make_attack
     from tfrobust.errors import ConfigError
     from tfrobust.evaluation import evaluate
     from tfrobust.io import write_json_atomic
@@ -43,17 +42,18 @@ def main(argv):
 
     attacks = {}
     for spec in FLAGS.attacks:
+        name, settings = common.parse_flag_spec("attacks", spec, ATTACKS)
         try:
-            attack = parse_attack(spec)
+            attack = make_attack(name, **settings)
         except ConfigError as e:
-            raise ConfigError(f"--attacks: {e}") from None
+            raise ConfigError(f"--attacks={spec}: {e}") from None
         attacks[attack.label] = attack
     if FLAGS.split == "valid" and FLAGS.valid_size == 0:
         raise ConfigError("--split=valid needs --valid_size > 0")
 
     model = load_model(FLAGS.model_path)
-    splits = data.load(FLAGS.dataset, batch_size=FLAGS.batch_size, valid_size=FLAGS.valid_size,
-                       seed=FLAGS.seed, data_dir=FLAGS.data_dir)
+    splits = common.load_data(FLAGS.dataset, batch_size=FLAGS.batch_size, valid_size=FLAGS.valid_size,
+                              seed=FLAGS.seed, data_dir=FLAGS.data_dir)
     if tuple(model.input_shape[1:]) != tuple(splits.input_shape):
         raise ConfigError(
             f"--model_path takes inputs of shape {tuple(model.input_shape[1:])} but --dataset="

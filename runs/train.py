@@ -17,7 +17,7 @@ from runs import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "dense-300-100", "Model spec name[:key=value,...]: dense-300-100, lenet, caffe-lenet, resnet18.")
-flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name: fashion_mnist, mnist, cifar10, synthetic.")
+flags.DEFINE_string("dataset", "fashion_mnist", "Dataset spec name[:option=value,...]: fashion_mnist, mnist, cifar10, synthetic (e.g. synthetic:image_shape=10x10x1).")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_integer("train_iters", 2000, "Training iterations (batches).", lower_bound=1)
 flags.DEFINE_integer("batch_size", 60, "Training batch size.", lower_bound=1)
@@ -30,18 +30,16 @@ def main(argv):
     import tensorflow as tf
     import tf_keras as keras
 
-    from tfrobust import data, models
+    from tfrobust import models
     from tfrobust.errors import ConfigError, TfrobustError
     from tfrobust.saving import save_model
-    from tfrobust.spec import parse_spec
 
     if not FLAGS.output.endswith(".keras"):
         raise ConfigError(f"--output={FLAGS.output!r} must end in .keras")
-    try:
-        name, options = parse_spec(FLAGS.model, models.MODELS, reserved=("input_shape", "num_classes", "seed"))
-    except ConfigError as e:
-        raise ConfigError(f"--model: {e}") from None
-    splits = data.load(FLAGS.dataset, batch_size=FLAGS.batch_size, seed=FLAGS.seed, data_dir=FLAGS.data_dir)
+    name, options = common.parse_flag_spec("model", FLAGS.model, models.MODELS,
+                                           reserved=("input_shape", "num_classes", "seed"))
+    splits = common.load_data(FLAGS.dataset, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                              data_dir=FLAGS.data_dir)
     model = models.build_model(name, splits.input_shape, splits.num_classes, seed=FLAGS.seed, **options)
     model.compile(
         optimizer=keras.optimizers.Adam(FLAGS.learning_rate),
