@@ -1,0 +1,1 @@
+"""Speed and scale measurements; each prints ratios measured in one run."""
