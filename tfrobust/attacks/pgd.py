@@ -77,23 +77,36 @@ class PGD(GradientAttack):
     def perturb(self, model, x, y, seed):
         y = self.labels(model, x, y)
         eps = tf.constant(self.eps, x.dtype)
+        if not self.keep_best and self.restarts == 1:
+            # Madry's PGD: the last iterate of one run, with no extra forward pass.
+            return self._descend(model, x, y, eps, seed, None)[0]
         logits = model(x, training=False)
         if self.keep_best:
             best = (x, self.objective(logits, y), self.succeeded(logits, y))
         else:  # the first restart's result always replaces the clean input
             n = tf.shape(x)[0]
             best = (x, tf.fill([n], tf.constant(-float("inf"), x.dtype)), tf.zeros([n], tf.bool))
-
         for restart in tf.range(self.restarts):
-            x_adv = x
-            if self.random_start:
-                restart_seed = tf.random.experimental.stateless_fold_in(seed, restart)
-                x_adv = project(x, random_point(x, eps, self.norm, restart_seed), eps, self.norm)
-            for _ in tf.range(self.steps):
-                _, grad, logits = self.objective_and_gradient(model, x_adv, y)
-                if self.keep_best:
-                    best = self.keep_worse(best, x_adv, logits, y)
-                step = self.step_size * ascent_direction(grad, self.norm)
-                x_adv = project(x, x_adv + step, eps, self.norm)
+            restart_seed = tf.random.experimental.stateless_fold_in(seed, restart)
+            x_adv, best = self._descend(model, x, y, eps, restart_seed, best)
             best = self.keep_worse(best, x_adv, model(x_adv, training=False), y)
         return best[0]
+
+    def _descend(self, model, x, y, eps, seed, best):
+        """One run of ``steps`` steps; ``best`` (if given and keep_best) tracks every iterate."""
+        x_adv = x
+        if self.random_start:
+            x_adv = project(x, random_point(x, eps, self.norm, seed), eps, self.norm)
+        if best is None or not self.keep_best:
+            for _ in tf.range(self.steps):
+                _, grad, _ = self.objective_and_gradient(model, x_adv, y)
+                x_adv = self._step(x, x_adv, grad, eps)
+            return x_adv, best
+        for _ in tf.range(self.steps):
+            _, grad, logits = self.objective_and_gradient(model, x_adv, y)
+            best = self.keep_worse(best, x_adv, logits, y)
+            x_adv = self._step(x, x_adv, grad, eps)
+        return x_adv, best
+
+    def _step(self, x, x_adv, grad, eps):
+        return project(x, x_adv + self.step_size * ascent_direction(grad, self.norm), eps, self.norm)
