@@ -34,13 +34,15 @@ def evaluate(
     attacks: Optional[AttackSet] = None,
     max_examples: Optional[int] = None,
     log_every: int = 0,
+    seed: Optional[int] = None,
 ) -> Dict[str, Dict[str, float]]:
     """Natural accuracy and mean loss, and the same under each attack.
 
     ``dataset`` yields ``(x, y)`` batches with ``x`` in [0, 1]; ``attacks`` is a mapping from
     names to attacks, or a list of attacks or spec strings (named by their label). Returns
     ``{"natural": {"accuracy", "loss", "examples"}, name: {...}, ...}``. Every attack sees the same
-    examples. ``log_every`` > 0 logs progress every that many batches.
+    examples. ``log_every`` > 0 logs progress every that many batches. With ``seed``, batch ``i``
+    is attacked with the seed ``[seed, i]``, so the numbers do not depend on earlier calls.
     """
     named = _as_named(attacks)
     if "natural" in named:
@@ -61,8 +63,9 @@ def evaluate(
                 break
             x, y = x[: max_examples - seen], y[: max_examples - seen]
         inputs = {"natural": x}
+        batch_seed = None if seed is None else tf.constant([seed, step], tf.int64)
         for name, attack in named.items():
-            inputs[name] = attack(model, x, y)
+            inputs[name] = attack(model, x, y, seed=batch_seed)
         for name, xs in inputs.items():
             loss, correct = batch_sums(xs, y)
             sums[name][0] += float(loss)

@@ -107,20 +107,28 @@ class Attack(abc.ABC):
     def __call__(self, model, x, y=None, seed=None) -> tf.Tensor:
         self.check_labels(y)
         key = _NO_MODEL if model is None else model  # corruptions need no model
-        fn = self._compiled.get(key)
-        if fn is None:
-            ref = weakref.ref(key)
-            fn = tf.function(
-                lambda x, y, seed: self.perturb(_model_of(ref), x, y, seed), reduce_retracing=True
-            )
-            self._compiled[key] = fn
-        if seed is None:
-            seed = tf.constant([self.seed, self._calls], dtype=tf.int64)
-            object.__setattr__(self, "_calls", self._calls + 1)
         x = tf.convert_to_tensor(x, dtype=tf.float32)
         if y is not None:
             y = tf.convert_to_tensor(y, dtype=tf.int64)
-        return fn(x, y, seed)
+        fns = self._compiled.setdefault(key, {})
+        signature = (tuple(x.shape[1:]), y is None)
+        fn = fns.get(signature)
+        if fn is None:  # one graph for every batch size: a smaller last batch does not retrace
+            ref = weakref.ref(key)
+            specs = [tf.TensorSpec([None, *x.shape[1:]], tf.float32),
+                     tf.TensorSpec([None], tf.int64), tf.TensorSpec([2], tf.int64)]
+            if y is None:
+                fn = tf.function(lambda x, seed: self.perturb(_model_of(ref), x, None, seed),
+                                 input_signature=[specs[0], specs[2]])
+            else:
+                fn = tf.function(lambda x, y, seed: self.perturb(_model_of(ref), x, y, seed),
+                                 input_signature=specs)
+            fns[signature] = fn
+        if seed is None:
+            seed = tf.constant([self.seed, self._calls], dtype=tf.int64)
+            object.__setattr__(self, "_calls", self._calls + 1)
+        seed = tf.cast(seed, tf.int64)
+        return fn(x, seed) if y is None else fn(x, y, seed)
 
 
 @dataclasses.dataclass(frozen=True)
