@@ -19,7 +19,16 @@ def run(main) -> None:
     def wrapped(argv):
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-        logging.getLogger("tfrobust").setLevel(logging.WARNING if flags.FLAGS.quiet else logging.INFO)
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.WARNING)  # TensorFlow's own INFO lines are noise here
+        logger = logging.getLogger("tfrobust")
+        logger.setLevel(logging.WARNING if flags.FLAGS.quiet else logging.INFO)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+            logger.propagate = False
         try:
             return main(argv)
         except TfrobustError as e:
@@ -52,3 +61,43 @@ def load_data(flag_value: str, **kwargs):
 
     name, options = parse_flag_spec("dataset", flag_value, data.DATASETS, reserved=("data_dir",))
     return data.load(name, **kwargs, **options)
+
+
+def define_config_flags(cls) -> None:
+    """One flag per field of the frozen dataclass ``cls``, with the field's help text and default."""
+    import dataclasses
+
+    for f in dataclasses.fields(cls):
+        help_text = f.metadata.get("help", f.name)
+        if isinstance(f.default, bool):
+            flags.DEFINE_bool(f.name, f.default, help_text)
+        elif isinstance(f.default, int):
+            flags.DEFINE_integer(f.name, f.default, help_text)
+        elif isinstance(f.default, float):
+            flags.DEFINE_float(f.name, f.default, help_text)
+        elif isinstance(f.default, tuple) and "str" in str(f.type):  # specs hold commas: repeat the flag
+            flags.DEFINE_multi_string(f.name, list(f.default), help_text + " (repeat the flag for several)")
+        elif isinstance(f.default, tuple):
+            flags.DEFINE_list(f.name, list(map(str, f.default)), help_text + " (comma-separated)")
+        else:
+            flags.DEFINE_string(f.name, f.default, help_text)
+
+
+def config_from_flags(cls):
+    """Builds ``cls`` from the flags ``define_config_flags(cls)`` made; errors name the flag."""
+    import dataclasses
+
+    from tfrobust.errors import ConfigError
+
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(flags.FLAGS, f.name)
+        if isinstance(f.default, tuple):
+            hint = str(f.type)  # e.g. "Tuple[int, ...]"
+            kind = int if "int" in hint else float if "float" in hint else str
+            try:
+                value = tuple(kind(v) for v in (value or ()))
+            except ValueError:
+                raise ConfigError(f"--{f.name}={','.join(value)}: each item must be a {kind.__name__}") from None
+        values[f.name] = value
+    return cls(**values)

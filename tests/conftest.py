@@ -7,6 +7,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# Two logical CPU devices, so that MirroredStrategy can be tested on one CPU. This must happen
+# before TensorFlow initialises its devices, hence here, at the top of the test session.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():

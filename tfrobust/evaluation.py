@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import weakref
 from typing import Dict, Iterable, Mapping, Optional, Union
 
 import tensorflow as tf
@@ -12,6 +13,26 @@ from tfrobust.attacks import Attack, parse_attack, per_example_loss
 from tfrobust.errors import TfrobustError
 
 log = logging.getLogger("tfrobust")
+
+_SUMS = weakref.WeakKeyDictionary()  # model -> {input shape: compiled (loss sum, correct count)}
+
+
+def _batch_sums(model, shape):
+    """A compiled function ``(x, y) -> (sum of losses, number correct)``, one per model and shape."""
+    fns = _SUMS.setdefault(model, {})
+    key = tuple(shape)
+    if key not in fns:
+        ref = weakref.ref(model)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, *key], tf.float32), tf.TensorSpec([None], tf.int64)])
+        def sums(x, y):
+            logits = ref()(x, training=False)
+            correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int64), y)
+            return tf.reduce_sum(per_example_loss(logits, y)), tf.reduce_sum(tf.cast(correct, tf.float32))
+
+        fns[key] = sums
+    return fns[key]
+
 
 AttackSet = Union[Mapping[str, Attack], Iterable[Union[Attack, str]]]
 
@@ -48,13 +69,6 @@ def evaluate(
     if "natural" in named:
         raise TfrobustError("'natural' is reserved for the clean evaluation; rename that attack")
 
-    @tf.function(reduce_retracing=True)
-    def batch_sums(x, y):
-        logits = model(x, training=False)
-        loss = per_example_loss(logits, y)
-        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int64), tf.cast(y, tf.int64))
-        return tf.reduce_sum(loss), tf.reduce_sum(tf.cast(correct, tf.float32))
-
     sums = {name: [0.0, 0.0] for name in ["natural", *named]}
     seen, start = 0, time.time()
     for step, (x, y) in enumerate(dataset):
@@ -66,8 +80,9 @@ def evaluate(
         batch_seed = None if seed is None else tf.constant([seed, step], tf.int64)
         for name, attack in named.items():
             inputs[name] = attack(model, x, y, seed=batch_seed)
+        batch_sums = _batch_sums(model, x.shape[1:])
         for name, xs in inputs.items():
-            loss, correct = batch_sums(xs, y)
+            loss, correct = batch_sums(xs, tf.cast(y, tf.int64))
             sums[name][0] += float(loss)
             sums[name][1] += float(correct)
         seen += int(x.shape[0])

@@ -1,0 +1,112 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrobust.errors import ConfigError
+from tfrobust.layers import get_masks, masked_layers, set_masks
+from tfrobust.training import Hook, TrainConfig, Trainer, train
+from tfrobust.training.optim import make_schedule
+from tfrobust.training.steps import smoothed_loss
+
+DATA = "synthetic:image_shape=10x10x1,train_size=600,test_size=100,noise_std=0.6"
+
+
+def tiny(**kw):
+    settings = dict(dataset=DATA, valid_size=100, batch_size=20, eval_batch_size=100, train_iters=40,
+                    eval_every=20, attack="fgsm:eps=0.1")
+    settings.update(kw)
+    return TrainConfig(**settings)
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(adv_weight=1.5), "--adv_weight=1.5 is not allowed; it must be in [0, 1]"),
+    (dict(step="trades"), "--step='trades' is not allowed; allowed: natural, adversarial"),
+    (dict(batch_size=0), "--batch_size=0 is not allowed"),
+    (dict(schedule="piecewise", lr_boundaries=(10,), lr_factors=()), "--lr_boundaries"),
+    (dict(strategy="tpu"), "allowed: default, mirrored, multi_worker"),
+])
+def test_config_rejects_bad_values_naming_the_flag(kw, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        tiny(**kw)
+
+
+@pytest.mark.parametrize("attack,message", [
+    ("pgd:eps=-0.1", "--attack=pgd:eps=-0.1: attack 'pgd': eps=-0.1 is not allowed"),
+    ("cw", "--attack=cw: unknown attack 'cw'"),
+])
+def test_bad_attacks_are_named_with_their_flag(tmp_path, attack, message):
+    with pytest.raises(ConfigError, match=message):
+        Trainer(tiny(attack=attack), str(tmp_path))
+
+
+def test_schedules():
+    piecewise = make_schedule(tiny(schedule="piecewise", learning_rate=1.0, lr_boundaries=(10, 20), lr_factors=(0.1, 0.01)))
+    assert [float(piecewise(s)) for s in (0, 10, 11, 21)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
+    cosine = make_schedule(tiny(schedule="cosine", learning_rate=1.0, train_iters=100, min_lr_factor=0.1))
+    assert float(cosine(0)) == pytest.approx(1.0) and float(cosine(100)) == pytest.approx(0.1)
+    assert float(cosine(50)) == pytest.approx(0.1 + 0.9 * 0.5)
+    cyclic = make_schedule(tiny(schedule="cyclic", learning_rate=1.0, cycle_iters=10, min_lr_factor=0.0))
+    assert [float(cyclic(s)) for s in (0, 5, 10, 15)] == pytest.approx([0.0, 1.0, 0.0, 1.0])
+    assert make_schedule(tiny(learning_rate=0.5)) == 0.5
+
+
+def test_label_smoothing_matches_the_formula():
+    logits = tf.constant([[2.0, 0.0, -1.0]])
+    y = tf.constant([0])
+    p = tf.nn.log_softmax(logits)[0].numpy()
+    target = np.array([0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3])
+    assert float(smoothed_loss(logits, y, 3, 0.1)[0]) == pytest.approx(-(target * p).sum(), rel=1e-6)
+    assert float(smoothed_loss(logits, y, 3, 0.0)[0]) == pytest.approx(-p[0], rel=1e-6)
+
+
+def test_adversarial_training_learns_and_writes_its_run_directory(tmp_path):
+    config = tiny(step="adversarial", adv_weight=0.5, train_iters=60, eval_every=30)
+    results = train(config, str(tmp_path))
+    run = os.path.join(str(tmp_path), "train", results["id"])
+    assert sorted(os.listdir(run)) == ["checkpoints", "config.json", "metrics.jsonl", "model.keras", "results.json", "tb"]
+    assert json.load(open(os.path.join(run, "config.json"))) == config.to_dict()
+    lines = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+    assert [l["step"] for l in lines] == [30, 60]
+    assert set(lines[-1]["valid"]) == {"natural", "fgsm:eps=0.1"}
+    assert lines[-1]["train_loss"] < lines[0]["train_loss"]
+    assert results["final"]["test"]["natural"]["accuracy"] > 0.5  # 10 classes: chance is 0.1
+    assert os.listdir(os.path.join(run, "tb"))
+    # same config, same directory: a finished run is not redone
+    again = train(config, str(tmp_path))
+    assert again == json.load(open(os.path.join(run, "results.json")))
+    # a different config never shares the directory
+    other = train(tiny(step="adversarial", adv_weight=1.0, train_iters=20, eval_every=20), str(tmp_path))
+    assert other["id"] != results["id"]
+
+
+class PruneHalfAtStart(Hook):
+    def before_train(self, trainer, start_step):
+        rng = np.random.default_rng(0)
+        self.masks = {n: (rng.random(m.shape) < 0.5).astype(np.float32) for n, m in get_masks(trainer.model).items()}
+        set_masks(trainer.model, self.masks)
+
+
+def test_hooks_act_and_masked_weights_stay_zero_through_the_loop(tmp_path):
+    hook = PruneHalfAtStart()
+    trainer = Trainer(tiny(step="adversarial", l1_reg=1e-4, optimizer="sgd", nesterov=True, weight_decay=1e-3),
+                      str(tmp_path), hooks=[hook])
+    results = trainer.run()
+    for layer in masked_layers(trainer.model):
+        assert np.all(layer.kernel.numpy()[hook.masks[layer.name] == 0] == 0)
+    fraction = results["final"]["weights"]["total"]["fraction"]
+    assert 0.45 < fraction < 0.55
+
+
+def test_mirrored_on_two_cpus_matches_one_device(tmp_path):
+    assert len(tf.config.list_logical_devices("CPU")) == 2
+    common = dict(step="adversarial", attack="fgsm:eps=0.1", train_iters=20, eval_every=20)
+    single = Trainer(tiny(**common), str(tmp_path / "a"))
+    single.run()
+    mirrored = Trainer(tiny(strategy="mirrored", devices=("/cpu:0", "/cpu:1"), **common), str(tmp_path / "b"))
+    mirrored.run()
+    assert mirrored.strategy.num_replicas_in_sync == 2
+    for a, b in zip(single.model.trainable_variables, mirrored.model.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
