@@ -4,7 +4,7 @@
         --attack=pgd:eps=0.1,step_size=0.02,steps=10 --train_iters=3000 --base_dir=results
 
 The run lives in ``<base_dir>/<experiment>/<id>/`` (config.json, metrics.jsonl, results.json,
-checkpoints/, tb/, model.keras). Rerunning the same flags resumes from the last checkpoint, or
+checkpoints/, tb/, model.keras) and, at the end, table.md, table.csv, accuracy.png and curves.png. Rerunning the same flags resumes from the last checkpoint, or
 prints the finished results (``--force`` redoes the run). Every setting is a flag; see --help or
 tfrobust/training/config.py. ``--flagfile=flags/...`` reads a flagfile.
 """
@@ -24,7 +24,9 @@ flags.DEFINE_integer("log_every", 100, "Print a progress line every this many it
 
 
 def main(argv):
-    from analysis import robustness, tables
+    import os
+
+    from analysis import curves, robustness, tables
     from tfrobust.training import Trainer
 
     config = common.config_from_flags(TrainConfig)
@@ -32,7 +34,13 @@ def main(argv):
                       log_every=FLAGS.log_every)
     results = trainer.run(force=FLAGS.force)
     final = results["final"]
-    print(f"run directory: {trainer.run_dir.path}")
+    run = trainer.run_dir
+    if trainer.chief:
+        robustness.write_report(final["test"], run.path, title=f"{config.model} on {config.dataset}, test")
+        curves.plot_curves(run.read_metrics(), os.path.join(run.path, "curves.png"),
+                           title=f"{config.model}, {config.step} training")
+    print(f"run directory: {run.path}  (tables: table.md, table.csv; plots: accuracy.png, curves.png)")
+    print(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
     print(f"test accuracy after {final['step']} iterations:")
     print(tables.to_markdown(robustness.rows(final["test"])), end="")
 

@@ -45,10 +45,13 @@ class RunDir:
     def finished(self) -> bool:
         return os.path.exists(self.results_path)
 
-    def prepare(self, force: bool = False) -> None:
-        """Creates the directory (wiped first with ``force``) and checks or writes config.json."""
-        if force and os.path.isdir(self.path):
+    def wipe(self) -> None:
+        """Deletes the run directory (``--force``)."""
+        if os.path.isdir(self.path):
             shutil.rmtree(self.path)
+
+    def prepare(self) -> None:
+        """Creates the directory and checks or writes config.json."""
         os.makedirs(self.path, exist_ok=True)
         if os.path.exists(self.config_path):
             with open(self.config_path) as f:

@@ -17,13 +17,35 @@ def run(module, *args):
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("cli") / "model.keras")
-    proc = run("runs.train", "--model=dense-300-100", DATASET, "--train_iters=150", "--batch_size=30",
-               f"--output={path}", "--quiet")
+def trained_run(tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("cli"))
+    proc = run("runs.train", "--model=dense-300-100", DATASET, "--valid_size=100", "--train_iters=150",
+               "--eval_every=75", "--batch_size=30", "--attack=fgsm:eps=0.15", f"--base_dir={base}", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert os.path.exists(path) and not os.path.exists(path.replace(".keras", ".tmp.keras"))
-    return path
+    (run_id,) = os.listdir(os.path.join(base, "train"))
+    return proc, os.path.join(base, "train", run_id)
+
+
+@pytest.fixture(scope="module")
+def saved_model(trained_run):
+    return os.path.join(trained_run[1], "model.keras")
+
+
+def test_train_cli_writes_its_run_directory_and_prints_the_test_table(trained_run):
+    proc, run_dir = trained_run
+    assert sorted(os.listdir(run_dir)) == ["accuracy.png", "checkpoints", "config.json", "curves.png", "metrics.jsonl",
+                                           "model.keras", "results.json", "table.csv", "table.md", "tb"]
+    assert "| natural | " in proc.stdout and "| fgsm:eps=0.15 | " in proc.stdout
+    assert f"tensorboard --logdir {run_dir}/tb" in proc.stdout
+    assert "iter " not in proc.stdout  # --quiet
+
+
+def test_train_cli_progress_lines(tmp_path):
+    proc = run("runs.train", DATASET, "--valid_size=0", "--train_iters=20", "--eval_every=10", "--log_every=10",
+               "--eval_examples=50", f"--base_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    progress = [l for l in proc.stdout.splitlines() if l.startswith("iter ")]
+    assert progress[0].startswith("iter 10/20  loss ") and "| last eval: test acc: natural" in progress[1]
 
 
 def test_attack_cli_writes_results_table_and_plot(saved_model, tmp_path):
@@ -57,11 +79,24 @@ def test_attack_cli_rejects_bad_input_in_one_line(saved_model, tmp_path, args, m
     assert not os.path.exists(out)
 
 
-def test_missing_model_and_bad_flags_fail(tmp_path):
+@pytest.mark.parametrize("args,message", [
+    (["--adv_weight=1.5"], "error: --adv_weight=1.5 is not allowed; it must be in [0, 1]"),
+    (["--step=adversarial", "--attack=pgd:eps=-0.3"], "error: --attack=pgd:eps=-0.3: attack 'pgd': eps=-0.3 is not allowed"),
+    (["--attack=deepfool"], "error: --attack=deepfool: unknown attack 'deepfool'; known: fgsm"),
+    (["--model=lenet:width=0"], "width must be a positive integer"),
+])
+def test_train_cli_rejects_bad_flags_in_one_line_and_writes_nothing(tmp_path, args, message):
+    proc = run("runs.train", DATASET, "--train_iters=5", f"--base_dir={tmp_path}/out", *args)
+    assert proc.returncode == 2, proc.stderr
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not os.path.exists(f"{tmp_path}/out") or not any(
+        files for _, _, files in os.walk(f"{tmp_path}/out"))
+
+
+def test_missing_model_and_bad_numeric_flags_fail(tmp_path):
     proc = run("runs.attack", f"--model_path={tmp_path}/nothing.keras", DATASET)
     assert proc.returncode == 2 and "no model file at" in proc.stderr
-    proc = run("runs.train", "--model=lenet:width=0", DATASET, f"--output={tmp_path}/m.keras")
-    assert proc.returncode == 2 and "width must be a positive integer" in proc.stderr
-    assert not os.path.exists(f"{tmp_path}/m.keras")
-    proc = run("runs.train", "--batch_size=-1", f"--output={tmp_path}/m.keras")
+    proc = run("runs.train", "--batch_size=abc", f"--base_dir={tmp_path}")
     assert proc.returncode != 0 and "--batch_size" in proc.stderr and "Traceback" not in proc.stderr

@@ -135,9 +135,11 @@ class Trainer:
         if rd.finished and not force:
             self.progress(f"{rd.path} is finished; returning its results (use --force to redo)")
             return rd.read_results()
+        if force and self.chief:
+            rd.wipe()
+        self.build()  # a bad model spec fails here, before anything is written
         if self.chief:
-            rd.prepare(force=force)
-        self.build()
+            rd.prepare()
         start_step = 0
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
