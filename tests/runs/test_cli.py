@@ -86,7 +86,7 @@ def test_attack_cli_rejects_bad_input_in_one_line(saved_model, tmp_path, args, m
     (["--model=lenet:width=0"], "width must be a positive integer"),
 ])
 def test_train_cli_rejects_bad_flags_in_one_line_and_writes_nothing(tmp_path, args, message):
-    proc = run("runs.train", DATASET, "--train_iters=5", f"--base_dir={tmp_path}/out", *args)
+    proc = run("runs.train", DATASET, "--valid_size=100", "--train_iters=5", f"--base_dir={tmp_path}/out", *args)
     assert proc.returncode == 2, proc.stderr
     errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
