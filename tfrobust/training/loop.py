@@ -53,6 +53,46 @@ def load_splits(config: TrainConfig, data_dir: Optional[str] = None):
                      valid_size=config.valid_size, seed=config.seed, data_dir=data_dir, **options)
 
 
+def make_train_step(model, optimizer, step_fn, strategy, config: TrainConfig, num_classes: int,
+                    iteration: tf.Variable):
+    """The compiled training step ``train_step(iterator) -> loss``: one batch, one update.
+
+    The loss is averaged over the global batch (``config.batch_size``) so that any number of
+    replicas gives the same update; the attack seed is ``(config.seed, iteration)`` folded with the
+    replica id, so a resumed run draws the same random starts.
+    """
+    c = config
+    kernels = [layer.kernel for layer in masked_layers(model)]
+    replicas = strategy.num_replicas_in_sync
+
+    def replica_step(x, y, step):
+        ctx = tf.distribute.get_replica_context()
+        seed = tf.stack([tf.constant(c.seed, tf.int64), step])
+        seed = tf.random.experimental.stateless_fold_in(seed, ctx.replica_id_in_sync_group)
+        parts = step_fn.inputs(model, x, y, seed)
+        with tf.GradientTape() as tape:
+            loss = 0.0
+            for inputs, weight in parts:
+                per_example = smoothed_loss(model(inputs, training=True), y, num_classes, c.label_smoothing)
+                loss += weight * tf.nn.compute_average_loss(per_example, global_batch_size=c.batch_size)
+            if c.l1_reg:
+                loss += c.l1_reg * tf.add_n([tf.reduce_sum(tf.abs(k)) for k in kernels]) / replicas
+            if model.losses:
+                loss += tf.add_n(model.losses) / replicas
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def train_step(iterator):
+        x, y = next(iterator)
+        per_replica = strategy.run(replica_step, args=(x, y, iteration))
+        iteration.assign_add(1)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    return train_step
+
+
 class Trainer:
     """Holds what one run needs; :meth:`run` trains it. Hooks see the trainer."""
 
@@ -92,42 +132,8 @@ class Trainer:
                                               iteration=self.iteration)
         ckpt_dir = self.run_dir.checkpoint_dir if self.chief else tempfile.mkdtemp(prefix="tfrobust-worker-")
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
-        self._train_step = self._compile_train_step()
-
-    def _compile_train_step(self):
-        c, model, optimizer, strategy = self.config, self.model, self.optimizer, self.strategy
-        global_batch = c.batch_size
-        num_classes = self.splits.num_classes
-        kernels = [layer.kernel for layer in masked_layers(model)]
-        replicas = strategy.num_replicas_in_sync
-
-        def replica_step(x, y, iteration):
-            ctx = tf.distribute.get_replica_context()
-            seed = tf.stack([tf.constant(c.seed, tf.int64), iteration])
-            seed = tf.random.experimental.stateless_fold_in(seed, ctx.replica_id_in_sync_group)
-            parts = self.step_fn.inputs(model, x, y, seed)
-            with tf.GradientTape() as tape:
-                loss = 0.0
-                for inputs, weight in parts:
-                    per_example = smoothed_loss(model(inputs, training=True), y, num_classes,
-                                                c.label_smoothing)
-                    loss += weight * tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-                if c.l1_reg:
-                    loss += c.l1_reg * tf.add_n([tf.reduce_sum(tf.abs(k)) for k in kernels]) / replicas
-                if model.losses:
-                    loss += tf.add_n(model.losses) / replicas
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
-
-        @tf.function
-        def train_step(iterator):
-            x, y = next(iterator)
-            per_replica = strategy.run(replica_step, args=(x, y, self.iteration))
-            self.iteration.assign_add(1)
-            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-
-        return train_step
+        self._train_step = make_train_step(self.model, self.optimizer, self.step_fn, self.strategy,
+                                           self.config, self.splits.num_classes, self.iteration)
 
     # ---- running ------------------------------------------------------------------------
     def run(self, force: bool = False) -> Dict:
