@@ -35,7 +35,8 @@ class TrainConfig:
     eval_examples: int = _f(0, "Examples of each evaluation split to use (0: all).")
     step: str = _f("natural", "Training step: natural or adversarial.")
     attack: str = _f("pgd:eps=0.3,step_size=0.05,steps=10",
-                     "Attack spec used for adversarial training and (unless --eval_attacks) evaluation.")
+                     "Attack spec used for adversarial training and (unless --eval_attacks) evaluation. "
+                     "Training with pgd uses its last iterate unless the spec says keep_best=true.")
     adv_weight: float = _f(0.5, "Weight of the adversarial loss in [0, 1]; the clean loss gets 1 - it "
                                 "(0.5: the lottery document; 1.0: Madry's training).")
     eval_attacks: Tuple[str, ...] = _f((), "Attack specs to evaluate with (default: --attack).")

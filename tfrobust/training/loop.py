@@ -34,12 +34,20 @@ from tfrobust.training.steps import STEPS, smoothed_loss
 log = logging.getLogger("tfrobust")
 
 
-def _attack(spec: str, flag: str):
+def _attack(spec: str, flag: str, training: bool = False):
+    """The attack of a spec; for training, PGD returns its last iterate unless keep_best is given."""
     try:
         name, settings = parse_spec(spec, ATTACKS)
+        if training and name == "pgd":
+            settings.setdefault("keep_best", False)
         return make_attack(name, **settings)
     except ConfigError as e:
         raise ConfigError(f"--{flag}={spec}: {e}") from None
+
+
+def training_attack(spec: str):
+    """The attack ``--attack=spec`` trains with (PGD: Madry's last iterate unless keep_best=true)."""
+    return _attack(spec, "attack", training=True)
 
 
 def load_splits(config: TrainConfig, data_dir: Optional[str] = None):
@@ -104,7 +112,7 @@ class Trainer:
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
         self.run_dir = RunDir(base_dir, config.experiment, config.to_dict())
-        self.train_attack = _attack(config.attack, "attack")
+        self.train_attack = _attack(config.attack, "attack", training=True)
         self.eval_attacks = {}
         for spec in config.evaluation_attacks:
             attack = _attack(spec, "eval_attacks")
