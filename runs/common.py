@@ -63,11 +63,16 @@ def load_data(flag_value: str, **kwargs):
     return data.load(name, **kwargs, **options)
 
 
-def define_config_flags(cls) -> None:
-    """One flag per field of the frozen dataclass ``cls``, with the field's help text and default."""
+def _fields(cls, only=None):
     import dataclasses
 
-    for f in dataclasses.fields(cls):
+    return [f for f in dataclasses.fields(cls) if only is None or f.name in only]
+
+
+def define_config_flags(cls, only=None) -> None:
+    """One flag per field of the frozen dataclass ``cls`` (or the fields named in ``only``), with
+    the field's help text and default."""
+    for f in _fields(cls, only):
         help_text = f.metadata.get("help", f.name)
         if isinstance(f.default, bool):
             flags.DEFINE_bool(f.name, f.default, help_text)
@@ -85,12 +90,15 @@ def define_config_flags(cls) -> None:
 
 def config_from_flags(cls):
     """Builds ``cls`` from the flags ``define_config_flags(cls)`` made; errors name the flag."""
-    import dataclasses
+    return cls(**config_values(cls))
 
+
+def config_values(cls, only=None) -> dict:
+    """Field name -> value (tuples for list fields) from the flags ``define_config_flags`` made."""
     from tfrobust.errors import ConfigError
 
     values = {}
-    for f in dataclasses.fields(cls):
+    for f in _fields(cls, only):
         value = getattr(flags.FLAGS, f.name)
         if isinstance(f.default, tuple):
             hint = str(f.type)  # e.g. "Tuple[int, ...]"
@@ -100,4 +108,4 @@ def config_from_flags(cls):
             except ValueError:
                 raise ConfigError(f"--{f.name}={','.join(value)}: each item must be a {kind.__name__}") from None
         values[f.name] = value
-    return cls(**values)
+    return values

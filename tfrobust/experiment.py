@@ -29,12 +29,13 @@ def experiment_id(config: dict) -> str:
 class RunDir:
     """The directory of one run and its files."""
 
-    def __init__(self, base_dir: str, experiment: str, config: dict):
+    def __init__(self, base_dir: str, experiment: str, config: dict, path: str = None):
+        """``path`` overrides ``<base_dir>/<experiment>/<id>`` (runs nested in a larger experiment)."""
         if not experiment or os.sep in experiment or experiment.startswith("."):
             raise ConfigError(f"--experiment={experiment!r} must be a plain directory name")
         self.config = config
         self.id = experiment_id(config)
-        self.path = os.path.join(base_dir, experiment, self.id)
+        self.path = path or os.path.join(base_dir, experiment, self.id)
         self.config_path = os.path.join(self.path, "config.json")
         self.metrics_path = os.path.join(self.path, "metrics.jsonl")
         self.results_path = os.path.join(self.path, "results.json")

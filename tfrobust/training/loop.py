@@ -102,16 +102,21 @@ def make_train_step(model, optimizer, step_fn, strategy, config: TrainConfig, nu
 
 
 class Trainer:
-    """Holds what one run needs; :meth:`run` trains it. Hooks see the trainer."""
+    """Holds what one run needs; :meth:`run` trains it. Hooks see the trainer.
+
+    A driver that trains many runs in one process (the lottery rounds) passes ``run_path`` (the
+    run directory, instead of ``<base_dir>/<experiment>/<id>``), and the ``splits`` and
+    ``strategy`` it already has: a MultiWorkerMirroredStrategy can be made only once per process.
+    """
 
     def __init__(self, config: TrainConfig, base_dir: str, data_dir: Optional[str] = None,
                  hooks: Sequence[Hook] = (), progress: Optional[Callable[[str], None]] = None,
-                 log_every: int = 100):
+                 log_every: int = 100, run_path: Optional[str] = None, splits=None, strategy=None):
         self.config = config
         self.hooks = list(hooks)
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
-        self.run_dir = RunDir(base_dir, config.experiment, config.to_dict())
+        self.run_dir = RunDir(base_dir, config.experiment, config.to_dict(), path=run_path)
         self.train_attack = _attack(config.attack, "attack", training=True)
         self.eval_attacks = {}
         for spec in config.evaluation_attacks:
@@ -123,9 +128,9 @@ class Trainer:
                 config.model, models.MODELS, reserved=("input_shape", "num_classes", "seed"))
         except ConfigError as e:
             raise ConfigError(f"--model={config.model}: {e}") from None
-        self.strategy = distribute.make_strategy(config.strategy, config.devices)
+        self.strategy = strategy or distribute.make_strategy(config.strategy, config.devices)
         self.chief = distribute.is_chief(self.strategy)
-        self.splits = load_splits(config, data_dir)
+        self.splits = splits or load_splits(config, data_dir)
 
     # ---- building -----------------------------------------------------------------------
     def build(self) -> None:

@@ -1,0 +1,210 @@
+"""Lottery-ticket results (``tfrobust.pruning.run_lottery``) -> the paper's tables and graphs.
+
+    runs = load_runs("results/lottery")        # every finished lottery run under a base directory
+    write_report(runs, "results/lottery")      # table.md, table.csv and three PNG graphs
+
+Tables: for each run (reset strategy x training) and level of remaining weights, the test accuracy
+after the last iteration, naturally and under each attack, as mean ± std over trials, and the
+early-stopping iteration (lowest natural validation loss) with the test accuracy there.
+Graphs: test accuracy against remaining weights; test accuracy against training iteration for each
+level; early-stopping iteration against remaining weights.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections import defaultdict
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from analysis import tables
+from tfrobust.errors import DataError
+from tfrobust.io import write_text_atomic
+
+
+def load_runs(base_dir: str) -> List[Dict]:
+    """Every finished lottery run (its results.json) in ``base_dir``, which may be one run directory,
+    an experiment directory or a base directory; sorted by experiment and label."""
+    paths = [p for depth in ("", "*", "*/*") for p in glob.glob(os.path.join(base_dir, depth, "results.json"))]
+    runs = []
+    for path in sorted(set(paths)):
+        try:
+            with open(path) as f:
+                results = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise DataError(f"cannot read {path}: {e}") from None
+        if results.get("kind") == "lottery":
+            results["path"] = os.path.dirname(path)
+            runs.append(results)
+    if not runs:
+        raise DataError(f"no finished lottery run (results.json of kind 'lottery') under {base_dir}")
+    return sorted(runs, key=lambda r: (r["config"]["experiment"], label(r)))
+
+
+def label(run: Dict) -> str:
+    """``reinit_orig, pgd:eps=0.3,... training`` or ``reinit_orig, normal training``."""
+    c = run["config"]
+    training = "normal" if c["train"]["step"] == "natural" else c["train"]["attack"].split(",predicted")[0] + " adversarial"
+    return f"{c['experiment']}, {training} training"
+
+
+def _levels(run: Dict) -> Dict[int, List[Dict]]:
+    by_round = defaultdict(list)
+    for record in run["rounds"]:
+        by_round[record["round"]].append(record)
+    return dict(sorted(by_round.items()))
+
+
+def _stat(values: Sequence[float]) -> Dict[str, float]:
+    a = np.asarray(values, dtype=float)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "n": int(a.size)}
+
+
+def level_stats(run: Dict) -> List[Dict]:
+    """Per round: remaining fraction and, over trials, final and early-stopping test accuracies."""
+    out = []
+    for r, records in _levels(run).items():
+        names = list(records[0]["final"]["test"])
+        out.append({
+            "round": r,
+            "remaining": float(np.mean([rec["remaining"] for rec in records])),
+            "trials": len(records),
+            "final": {n: _stat([rec["final"]["test"][n]["accuracy"] for rec in records]) for n in names},
+            "early_step": _stat([rec["early_stop"]["step"] for rec in records]),
+            "early": {n: _stat([rec["early_stop"]["test"][n]["accuracy"] for rec in records]) for n in names},
+        })
+    return out
+
+
+def _pm(stat: Dict, scale: float = 100.0, digits: int = 2) -> str:
+    return f"{scale * stat['mean']:.{digits}f} ± {scale * stat['std']:.{digits}f}"
+
+
+def table_rows(runs: Sequence[Dict], numeric: bool = False) -> List[Dict]:
+    """One row per run and level; accuracies in %, "mean ± std" strings (or mean/std columns)."""
+    rows = []
+    for run in runs:
+        for s in level_stats(run):
+            row = {"run": label(run), "round": s["round"], "remaining (%)": round(100 * s["remaining"], 2),
+                   "trials": s["trials"]}
+            for prefix, stats in (("test", s["final"]), ("early-stop test", s["early"])):
+                for name, st in stats.items():
+                    if numeric:
+                        row[f"{prefix} {name} mean"] = 100 * st["mean"]
+                        row[f"{prefix} {name} std"] = 100 * st["std"]
+                    else:
+                        row[f"{prefix} {name}"] = _pm(st)
+                if prefix == "test":
+                    if numeric:
+                        row["early-stop iteration mean"] = s["early_step"]["mean"]
+                        row["early-stop iteration std"] = s["early_step"]["std"]
+                    else:
+                        row["early-stop iteration"] = _pm(s["early_step"], scale=1.0, digits=0)
+            rows.append(row)
+    return rows
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str) -> None:
+    tmp = path + ".tmp.png"
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=120)
+    _plt().close(fig)
+    os.replace(tmp, path)
+
+
+def _weights_axis(ax) -> None:
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("weights remaining (%)")
+    ax.grid(alpha=0.3, which="both")
+
+
+def plot_accuracy_vs_weights(runs: Sequence[Dict], path: str) -> None:
+    """Final test accuracy (mean ± std) against remaining weights: natural solid, attacks dashed."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, run in enumerate(runs):
+        stats = level_stats(run)
+        x = [100 * s["remaining"] for s in stats]
+        for j, name in enumerate(stats[0]["final"]):
+            y = [100 * s["final"][name]["mean"] for s in stats]
+            e = [100 * s["final"][name]["std"] for s in stats]
+            ax.errorbar(x, y, yerr=e, fmt="-o" if j == 0 else ("--s", ":^", "-.v")[(j - 1) % 3],
+                        color=colors[i % len(colors)], ms=4, capsize=2, label=f"{label(run)}: {name}")
+    _weights_axis(ax)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=6, loc="best")
+    ax.set_title("test accuracy against remaining weights")
+    _save(fig, path)
+
+
+def plot_curves(runs: Sequence[Dict], path: str) -> None:
+    """Test accuracy (mean over trials) against iteration, one line per level; a row per run and a
+    column per evaluation."""
+    plt = _plt()
+    names_per_run = [list(run["rounds"][0]["final"]["test"]) for run in runs]
+    cols = max(len(n) for n in names_per_run)
+    fig, axes = plt.subplots(len(runs), cols, figsize=(5 * cols, 3.4 * len(runs)), squeeze=False)
+    for row, run in enumerate(runs):
+        levels = _levels(run)
+        cmap = plt.get_cmap("viridis")
+        for col, name in enumerate(names_per_run[row]):
+            ax = axes[row][col]
+            for k, (r, records) in enumerate(levels.items()):
+                steps = [p["step"] for p in records[0]["curve"]]
+                acc = np.mean([[100 * p["test"][name]["accuracy"] for p in rec["curve"]] for rec in records], axis=0)
+                remaining = 100 * np.mean([rec["remaining"] for rec in records])
+                ax.plot(steps, acc, color=cmap(k / max(1, len(levels) - 1)), label=f"{remaining:.1f}%")
+            ax.set_title(f"{label(run)}\n{name}", fontsize=8)
+            ax.set_xlabel("training iteration")
+            ax.set_ylabel("test accuracy (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6, title="weights left", title_fontsize=6, loc="lower right")
+        for col in range(len(names_per_run[row]), cols):
+            axes[row][col].axis("off")
+    _save(fig, path)
+
+
+def plot_early_stopping(runs: Sequence[Dict], path: str) -> None:
+    """Early-stopping iteration (mean ± std over trials) against remaining weights."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for run in runs:
+        stats = level_stats(run)
+        ax.errorbar([100 * s["remaining"] for s in stats], [s["early_step"]["mean"] for s in stats],
+                    yerr=[s["early_step"]["std"] for s in stats], fmt="-o", ms=4, capsize=2, label=label(run))
+    _weights_axis(ax)
+    ax.set_ylabel("early-stopping iteration")
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title("early stopping (lowest natural validation loss) against remaining weights")
+    _save(fig, path)
+
+
+def write_report(runs: Sequence[Dict], out_dir: str) -> Dict[str, str]:
+    """Writes table.md, table.csv, accuracy_vs_weights.png, curves.png and early_stopping.png."""
+    paths = {
+        "markdown": os.path.join(out_dir, "table.md"),
+        "csv": os.path.join(out_dir, "table.csv"),
+        "weights_plot": os.path.join(out_dir, "accuracy_vs_weights.png"),
+        "curves_plot": os.path.join(out_dir, "curves.png"),
+        "early_stop_plot": os.path.join(out_dir, "early_stopping.png"),
+    }
+    write_text_atomic(paths["markdown"], tables.to_markdown(table_rows(runs), digits=2))
+    write_text_atomic(paths["csv"], tables.to_csv(table_rows(runs, numeric=True)))
+    plot_accuracy_vs_weights(runs, paths["weights_plot"])
+    plot_curves(runs, paths["curves_plot"])
+    plot_early_stopping(runs, paths["early_stop_plot"])
+    return paths

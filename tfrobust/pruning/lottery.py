@@ -1,0 +1,199 @@
+"""Iterative magnitude pruning with resets: the lottery-ticket search (Frankle & Carbin; Cosentino
+et al., "The Search for Sparse, Robust Neural Networks", seed 003).
+
+Each trial trains round 0 on the full network, prunes the smallest remaining weights, resets the
+survivors (:data:`~tfrobust.pruning.config.RESETS`) and trains again, for ``prune_iters`` rounds.
+Every round is one :class:`~tfrobust.training.Trainer` run, so it evaluates, checkpoints, writes
+TensorBoard events and resumes like any training run. The layout::
+
+    <base_dir>/<experiment>/<id>/config.json          the LotteryConfig
+                                 results.json         one record per (trial, round); written last
+                                 trial_<t>/rewind.npz  the weights reinit_orig rewinds to
+                                 trial_<t>/round_<rr>/ a training run directory, plus
+                                                        trained.npz (final weights) and
+                                                        next_masks.npz (the masks after pruning)
+
+A killed search resumes: finished rounds are skipped, the unfinished one resumes from its checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+from tfrobust import distribute, models
+from tfrobust.errors import ConfigError
+from tfrobust.experiment import RunDir
+from tfrobust.io import load_arrays, save_arrays_atomic
+from tfrobust.layers import masked_layers, set_masks
+from tfrobust.pruning.config import LotteryConfig
+from tfrobust.pruning.magnitude import layer_rates, prune_masks
+from tfrobust.spec import parse_spec
+from tfrobust.training.hooks import Hook
+from tfrobust.training.loop import Trainer, load_splits
+
+
+def fresh_seed(seed: int, round_index: int) -> int:
+    """The initializer seed reinit_rand draws round ``round_index`` of a trial seeded ``seed`` from."""
+    return seed + 100_003 * round_index
+
+
+class _RoundHook(Hook):
+    """Sets the weights and masks a round starts from; saves what later rounds need."""
+
+    def __init__(self, search: "LotterySearch", trial: int, round_index: int):
+        self.search, self.trial, self.round = search, trial, round_index
+
+    def before_train(self, trainer, start_step: int) -> None:
+        if start_step > 0:
+            return  # resumed: the checkpoint holds weights and masks
+        s, model = self.search, trainer.model
+        if self.round == 0:
+            if s.config.rewind_iter == 0:
+                s.save(trainer, self.trial, None, "rewind.npz", model.get_weights())
+            return
+        masks = s.load(self.trial, self.round - 1, "next_masks.npz")
+        weights = s.reset_weights(trainer, self.trial, self.round)
+        model.set_weights(weights)
+        set_masks(model, dict(zip([layer.name for layer in masked_layers(model)], masks)))
+
+    def after_step(self, trainer, step: int) -> None:
+        if self.round == 0 and step == self.search.config.rewind_iter:
+            self.search.save(trainer, self.trial, None, "rewind.npz", trainer.model.get_weights())
+
+    def after_train(self, trainer) -> None:
+        s, model = self.search, trainer.model
+        s.save(trainer, self.trial, self.round, "trained.npz", model.get_weights())
+        if self.round + 1 < s.config.rounds:
+            masks = prune_masks(model, s.rates, s.config.global_rate, s.config.skip_layers)
+            s.save(trainer, self.trial, self.round, "next_masks.npz", list(masks.values()))
+
+
+class LotterySearch:
+    """One lottery experiment: ``LotterySearch(config, base_dir).run()`` -> the results record."""
+
+    def __init__(self, config: LotteryConfig, base_dir: str, data_dir: Optional[str] = None,
+                 progress: Optional[Callable[[str], None]] = None, log_every: int = 100):
+        self.config = config
+        self.progress = progress or (lambda text: None)
+        self.log_every = log_every
+        self.root = RunDir(base_dir, config.experiment, config.to_dict())
+        t = config.train
+        try:
+            self.model_name, self.model_options = parse_spec(
+                t.model, models.MODELS, reserved=("input_shape", "num_classes", "seed"))
+        except ConfigError as e:
+            raise ConfigError(f"--model={t.model}: {e}") from None
+        self.strategy = distribute.make_strategy(t.strategy, t.devices)
+        self.chief = distribute.is_chief(self.strategy)
+        self.splits = load_splits(t, data_dir)
+        self._memory: Dict[str, list] = {}  # what this process saved: workers need not read files
+
+    # ---- the state rounds hand to each other ---------------------------------------------
+    def path(self, trial: int, round_index: Optional[int], name: str = "") -> str:
+        parts = [self.root.path, f"trial_{trial}"]
+        if round_index is not None:
+            parts.append(f"round_{round_index:02d}")
+        return os.path.join(*parts, name)
+
+    def save(self, trainer, trial, round_index, name, arrays) -> None:
+        path = self.path(trial, round_index, name)
+        self._memory[path] = [a.copy() for a in arrays]
+        if trainer.chief:
+            save_arrays_atomic(path, arrays)
+
+    def load(self, trial, round_index, name) -> list:
+        path = self.path(trial, round_index, name)
+        if path in self._memory:
+            return self._memory[path]
+        if not os.path.exists(path):
+            raise ConfigError(f"{path} is missing: the run directory {self.root.path} is incomplete; "
+                              "rerun with --force")
+        return load_arrays(path)
+
+    def reset_weights(self, trainer, trial: int, round_index: int) -> list:
+        c = self.config
+        if c.experiment == "reinit_orig":
+            if c.orig_reset_source == "trained":
+                return self.load(trial, 0, "trained.npz")
+            return self.load(trial, None, "rewind.npz")
+        if c.experiment == "reinit_rand":
+            fresh = models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
+                                       seed=fresh_seed(trainer.config.seed, round_index), **self.model_options)
+            return fresh.get_weights()
+        return self.load(trial, round_index - 1, "trained.npz")  # reinit_none
+
+    # ---- running -------------------------------------------------------------------------
+    def check(self) -> None:
+        """Builds the model once: a bad model spec or layer name fails before anything is written."""
+        model = models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
+                                   seed=self.config.train.seed, **self.model_options)
+        c = self.config
+        if c.global_rate is None:
+            self.rates = layer_rates(model, c.prune_rate, c.output_prune_rate, c.layer_rate_overrides(),
+                                     c.skip_layers)
+        else:
+            if c.layer_prune_rates:
+                raise ConfigError("--layer_prune_rates cannot be combined with --global_prune_rate")
+            prune_masks(model, global_rate=c.global_rate, skip=c.skip_layers)
+            self.rates = None
+
+    def run(self, force: bool = False) -> Dict:
+        root = self.root
+        if root.finished and not force:
+            self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
+            return root.read_results()
+        self.check()
+        if force and self.chief:
+            root.wipe()
+        if self.chief:
+            root.prepare()
+        c, t0, records = self.config, time.time(), []
+        for trial in range(c.trials):
+            for r in range(c.rounds):
+                records.append(self.run_round(trial, r))
+        results = {"kind": "lottery", "config": c.to_dict(), "id": root.id, "rounds": records,
+                   "seconds": time.time() - t0}
+        if self.chief:
+            root.write_results(results)
+        return results
+
+    def run_round(self, trial: int, r: int) -> Dict:
+        c = self.config
+        train = dataclasses.replace(c.train, seed=c.train.seed + trial, experiment=c.experiment)
+        label = f"[trial {trial + 1}/{c.trials} round {r + 1}/{c.rounds}]"
+        trainer = Trainer(train, base_dir=None, hooks=[_RoundHook(self, trial, r)],
+                          progress=lambda text: self.progress(f"{label} {text}"), log_every=self.log_every,
+                          run_path=self.path(trial, r), splits=self.splits, strategy=self.strategy)
+        results = trainer.run()
+        record = round_record(trainer.run_dir.read_metrics(), results)
+        record.update(trial=trial, round=r)
+        final = record["final"]["test"]
+        self.progress(f"{label} done: {100 * record['remaining']:.1f}% of weights remain; test " +
+                      ", ".join(f"{name} {v['accuracy']:.4f}" for name, v in final.items()) +
+                      f"; early stop at {record['early_stop']['step']}")
+        return record
+
+
+def round_record(metrics: List[Dict], results: Dict) -> Dict:
+    """What the analysis needs of one round: remaining weights, final and early-stopping metrics
+    (the evaluation with the lowest natural validation loss; the test split if there is no
+    validation), and the accuracy curve."""
+    final = results["final"]
+    split = "valid" if "valid" in final else "test"
+    best = min(metrics, key=lambda m: (m[split]["natural"]["loss"], m["step"]))
+    keep = ("valid", "test")
+    return {
+        "remaining": final["weights"]["total"]["fraction"],
+        "weights": final["weights"],
+        "final": {k: final[k] for k in keep if k in final},
+        "early_stop": {"step": best["step"], "split": split, **{k: best[k] for k in keep if k in best}},
+        "curve": [{"step": m["step"], **{k: m[k] for k in keep if k in m}} for m in metrics],
+    }
+
+
+def run_lottery(config: LotteryConfig, base_dir: str, data_dir: Optional[str] = None, force: bool = False,
+                progress: Optional[Callable[[str], None]] = None, log_every: int = 100) -> Dict:
+    """Runs (or resumes, or returns) the lottery experiment ``config`` under ``base_dir``."""
+    return LotterySearch(config, base_dir, data_dir, progress, log_every).run(force=force)
