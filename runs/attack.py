@@ -1,8 +1,8 @@
 """Evaluates a saved model naturally and under attacks, and prints a table.
 
-    python -m runs.attack --model_path=results/quickstart/model.keras --dataset=fashion_mnist \
+    python -m runs.attack --model_path=results/train_pgd_quick/<id>/model.keras --dataset=fashion_mnist \
         --attacks=fgsm:eps=0.1 --attacks=pgd:eps=0.1,step_size=0.01,steps=20 \
-        --output_dir=results/quickstart
+        --output_dir=results/train_pgd_quick/<id>
 
 Attack specs are ``name:key=value,...``; names: fgsm, pgd, iterated_fgsm, lbfgs, gaussian_noise,
 gaussian_blur. With --output_dir, writes results.json, table.md, table.csv and accuracy.png.

@@ -23,7 +23,9 @@ class Splits:
     """Batched ``(x float32 NHWC in [0, 1], y int64)`` pipelines and what they hold.
 
     ``train`` is reshuffled every time it is iterated (a new epoch), is not repeated, and keeps
-    its last, smaller batch. ``valid`` is None when ``valid_size`` is 0.
+    its last, smaller batch. ``valid`` is None when ``valid_size`` is 0. A shuffled dataset's
+    epoch orders continue across the iterators made from it; :meth:`train_stream` gives a fresh
+    pipeline whose order depends on its seed alone (what a resumable run needs).
     """
 
     train: tf.data.Dataset
@@ -36,6 +38,27 @@ class Splits:
     test_size: int
     source: str
     name: str = ""
+    train_arrays: tuple = dataclasses.field(default=(), repr=False)
+    batch_size: int = 0
+
+    def train_stream(self, seed: int) -> tf.data.Dataset:
+        """The training set as an endless stream of batches, reshuffled each epoch by a stateless
+        permutation of ``(seed, epoch)``: the same seed gives the same batches in any process,
+        whatever streams were made before and whether or not ``tf.random.set_seed`` was called.
+        Each epoch ends with its smaller last batch, as ``train`` does."""
+        x, y = self.train_arrays
+        n = len(y)
+        x_t, y_t = tf.constant(x), tf.constant(y)
+
+        def epoch(e):
+            positions = tf.data.Dataset.range(n).batch(self.batch_size)
+            return positions.map(lambda i: tf.random.experimental.index_shuffle(
+                i, seed=tf.stack([tf.constant(seed, tf.int64), e]), max_index=n - 1))
+
+        indices = tf.data.Dataset.range(2 ** 62).flat_map(epoch)
+        batches = indices.map(lambda i: _to_unit_float(tf.gather(x_t, i), tf.gather(y_t, i)),
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def _to_unit_float(x, y):
@@ -107,4 +130,6 @@ def load(name: str, *, batch_size: int = 128, eval_batch_size: Optional[int] = N
         test_size=len(y_test),
         source=arrays.source,
         name=arrays.name,
+        train_arrays=(x_train, y_train),
+        batch_size=batch_size,
     )

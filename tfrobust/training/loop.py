@@ -172,7 +172,7 @@ class Trainer:
             hook.before_train(self, start_step)
 
         # The data order is a function of the seed only: resuming skips what was already seen.
-        train = self.splits.train.repeat().skip(start_step)
+        train = self.splits.train_stream(self.config.seed).skip(start_step)
         if self.config.strategy != "default":
             train = self.strategy.experimental_distribute_dataset(train)
         iterator = iter(train)

@@ -1,0 +1,160 @@
+"""The lottery search: resets, shrinking masks, resume, and the no-pruning baseline."""
+import dataclasses
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from tfrobust import models
+from tfrobust.errors import ConfigError
+from tfrobust.io import load_arrays
+from tfrobust.pruning import LotteryConfig, LotterySearch, fresh_seed, lottery
+from tfrobust.training import TrainConfig
+
+DATASET = "synthetic:image_shape=10x10x1,train_size=400,test_size=100,noise_std=0.6"
+TRAIN = TrainConfig(dataset=DATASET, valid_size=100, batch_size=50, train_iters=12, eval_every=6,
+                    step="adversarial", attack="fgsm:eps=0.1")
+KERNELS = (0, 2, 4)  # dense-300-100's get_weights(): kernel, mask, kernel, mask, kernel, mask
+
+
+def run(tmp_path, monkeypatch=None, **settings):
+    """Runs a 1-trial search; returns (search, results, weights each round started from)."""
+    starts = {}
+    if monkeypatch is not None:
+        original = lottery._RoundHook.before_train
+
+        def spy(self, trainer, start_step):
+            original(self, trainer, start_step)
+            starts[(self.trial, self.round)] = trainer.model.get_weights()
+
+        monkeypatch.setattr(lottery._RoundHook, "before_train", spy)
+    settings.setdefault("train", TRAIN)
+    config = LotteryConfig(trials=1, prune_iters=3, prune_rate=0.5, output_prune_rate=0.25, **settings)
+    search = LotterySearch(config, str(tmp_path))
+    return search, search.run(), starts
+
+
+def masked(weights, masks):
+    out = list(weights)
+    for k, mask in zip(KERNELS, masks):
+        out[k] = weights[k] * mask
+        out[k + 1] = mask
+    return out
+
+
+def assert_same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.fixture(scope="module")
+def orig(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    try:
+        yield run(tmp_path_factory.mktemp("orig"), mp, experiment="reinit_orig")
+    finally:
+        mp.undo()
+
+
+def test_reinit_orig_restores_the_initial_weights_times_the_mask_exactly(orig):
+    search, _, starts = orig
+    initial = models.build_model("dense-300-100", (10, 10, 1), 10, seed=0).get_weights()
+    assert_same(load_arrays(search.path(0, None, "rewind.npz")), initial)
+    for r in (1, 2):
+        masks = load_arrays(search.path(0, r - 1, "next_masks.npz"))
+        assert_same(starts[(0, r)], masked(initial, masks))
+
+
+def test_masks_only_shrink_by_the_requested_fraction(orig):
+    search, results, _ = orig
+    previous = [np.ones(s) for s in ((100, 300), (300, 100), (100, 10))]
+    for r in (0, 1):
+        masks = load_arrays(search.path(0, r, "next_masks.npz"))
+        for old, new, rate in zip(previous, masks, (0.5, 0.5, 0.25)):
+            assert np.all(new <= old)
+            assert np.count_nonzero(new) == np.count_nonzero(old) - round(rate * np.count_nonzero(old))
+        previous = masks
+    remaining = [rec["weights"]["hidden_1"]["remaining"] for rec in results["rounds"]]
+    assert remaining == [30000, 15000, 7500]
+    assert [rec["round"] for rec in results["rounds"]] == [0, 1, 2]
+
+
+def test_round_records_hold_final_early_stopping_and_curve(orig):
+    rec = orig[1]["rounds"][1]
+    assert set(rec["final"]["test"]) == {"natural", "fgsm:eps=0.1"}
+    assert rec["early_stop"]["step"] in (6, 12) and rec["early_stop"]["split"] == "valid"
+    assert [p["step"] for p in rec["curve"]] == [6, 12]
+    assert 0.4 < rec["remaining"] < 0.6
+
+
+def test_reinit_rand_draws_fresh_weights_unlike_both_original_and_trained(tmp_path, monkeypatch):
+    search, _, starts = run(tmp_path, monkeypatch, experiment="reinit_rand")
+    masks = load_arrays(search.path(0, 0, "next_masks.npz"))
+    initial = load_arrays(search.path(0, None, "rewind.npz"))
+    trained = load_arrays(search.path(0, 0, "trained.npz"))
+    fresh = models.build_model("dense-300-100", (10, 10, 1), 10, seed=fresh_seed(0, 1)).get_weights()
+    start = starts[(0, 1)]
+    assert_same(start, masked(fresh, masks))
+    for other in (initial, trained):
+        kept = masks[0] == 1
+        assert not np.allclose(start[0][kept], other[0][kept])
+
+
+def test_reinit_none_continues_from_the_trained_weights(tmp_path, monkeypatch):
+    search, _, starts = run(tmp_path, monkeypatch, experiment="reinit_none")
+    masks = load_arrays(search.path(0, 0, "next_masks.npz"))
+    assert_same(starts[(0, 1)], masked(load_arrays(search.path(0, 0, "trained.npz")), masks))
+
+
+def test_reference_quirk_rewinds_to_round_0_trained_weights(tmp_path, monkeypatch):
+    search, _, starts = run(tmp_path, monkeypatch, experiment="reinit_orig", orig_reset_source="trained")
+    masks = load_arrays(search.path(0, 0, "next_masks.npz"))
+    assert_same(starts[(0, 1)], masked(load_arrays(search.path(0, 0, "trained.npz")), masks))
+
+
+def test_rewind_iter_saves_the_weights_after_that_iteration(tmp_path):
+    train = dataclasses.replace(TRAIN, eval_every=12)
+    search, _, _ = run(tmp_path, train=train, rewind_iter=12)
+    assert_same(load_arrays(search.path(0, None, "rewind.npz")), load_arrays(search.path(0, 0, "trained.npz")))
+
+
+def test_no_pruning_trains_one_full_round_per_trial(tmp_path):
+    _, results, _ = run(tmp_path, experiment="no_pruning")
+    assert len(results["rounds"]) == 1 and results["rounds"][0]["remaining"] == 1.0
+
+
+def test_a_killed_search_resumes_from_its_last_round(orig, tmp_path):
+    search, results, _ = orig
+    copy = str(tmp_path / "copy")
+    shutil.copytree(os.path.dirname(os.path.dirname(search.root.path)), copy)
+    run_path = os.path.join(copy, "reinit_orig", search.root.id)
+    os.remove(os.path.join(run_path, "results.json"))  # as if killed early in round 2
+    shutil.rmtree(os.path.join(run_path, "trial_0", "round_02"))
+    messages = []
+    again = LotterySearch(search.config, copy, progress=messages.append).run()
+    assert not any("round 1/3] training" in m or "round 2/3] training" in m for m in messages)
+    assert any("round 3/3] training" in m for m in messages)
+    for a, b in zip(again["rounds"], results["rounds"]):
+        assert a["final"] == b["final"] and a["weights"] == b["weights"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"experiment": "reinit_magic"}, "--experiment='reinit_magic' is not allowed; allowed: reinit_orig, reinit_rand"),
+    ({"prune_rate": 1.0}, "--prune_rate=1.0 is not allowed; a pruning rate must be in \\[0, 1\\)"),
+    ({"rewind_iter": 13}, "--rewind_iter=13 is not allowed; it must be in \\[0, --train_iters=12\\]"),
+    ({"experiment": "reinit_rand", "rewind_iter": 3}, "only --experiment=reinit_orig"),
+    ({"layer_prune_rates": ("hidden_1:0.3",)}, "--layer_prune_rates='hidden_1:0.3' is not allowed; write layer=rate"),
+])
+def test_bad_settings_name_the_flag(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        LotteryConfig(train=TRAIN, **settings)
+
+
+def test_unknown_layer_fails_before_anything_is_written(tmp_path):
+    config = LotteryConfig(train=TRAIN, layer_prune_rates=("fc_9=0.3",))
+    with pytest.raises(ConfigError, match="no masked layer named 'fc_9'"):
+        LotterySearch(config, str(tmp_path)).run()
+    assert os.listdir(tmp_path) == []
+
