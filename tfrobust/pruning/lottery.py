@@ -31,7 +31,7 @@ from tfrobust.pruning.config import LotteryConfig
 from tfrobust.pruning.magnitude import layer_rates, prune_masks
 from tfrobust.spec import parse_spec
 from tfrobust.training.hooks import Hook
-from tfrobust.training.loop import Trainer, load_splits
+from tfrobust.training.loop import Trainer, load_splits, make_attacks
 
 
 def fresh_seed(seed: int, round_index: int) -> int:
@@ -126,7 +126,9 @@ class LotterySearch:
 
     # ---- running -------------------------------------------------------------------------
     def check(self) -> None:
-        """Builds the model once: a bad model spec or layer name fails before anything is written."""
+        """Builds the model and the attacks once: a bad spec or layer name fails before anything is
+        written."""
+        make_attacks(self.config.train)
         model = models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
                                    seed=self.config.train.seed, **self.model_options)
         c = self.config

@@ -50,6 +50,16 @@ def training_attack(spec: str):
     return _attack(spec, "attack", training=True)
 
 
+def make_attacks(config: TrainConfig):
+    """``(training attack, {label: evaluation attack})`` of a config; a bad spec names its flag."""
+    train = training_attack(config.attack)
+    evaluation = {}
+    for spec in config.evaluation_attacks:
+        attack = _attack(spec, "eval_attacks" if config.eval_attacks else "attack")
+        evaluation[attack.label] = attack
+    return train, evaluation
+
+
 def load_splits(config: TrainConfig, data_dir: Optional[str] = None):
     from tfrobust import data
 
@@ -117,11 +127,7 @@ class Trainer:
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
         self.run_dir = RunDir(base_dir, config.experiment, config.to_dict(), path=run_path)
-        self.train_attack = _attack(config.attack, "attack", training=True)
-        self.eval_attacks = {}
-        for spec in config.evaluation_attacks:
-            attack = _attack(spec, "eval_attacks")
-            self.eval_attacks[attack.label] = attack
+        self.train_attack, self.eval_attacks = make_attacks(config)
         self.step_fn = STEPS.get(config.step)(self.train_attack, config.adv_weight)
         try:
             self.model_name, self.model_options = parse_spec(

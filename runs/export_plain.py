@@ -1,0 +1,31 @@
+"""Exports a (pruned) tfrobust model as a plain Keras model: Dense/Conv2D layers, masks folded in.
+
+    python -m runs.export_plain --model_path=results/.../round_04/model.keras --output=plain.keras
+
+The output loads with ``tf_keras.models.load_model`` without tfrobust; it prints the sparsity of
+each layer.
+"""
+from __future__ import annotations
+
+from absl import flags
+
+from runs import common
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_path", None, "A model saved by tfrobust (.keras).", required=True)
+flags.DEFINE_string("output", None, "Where to write the plain model (.keras).", required=True)
+
+
+def main(argv):
+    from tfrobust.pruning.interop import export_plain, sparsity
+    from tfrobust.saving import load_model, save_model
+
+    plain = export_plain(load_model(FLAGS.model_path))
+    save_model(plain, FLAGS.output)
+    for name, s in sparsity(plain).items():
+        print(f"{name}: {100 * (1 - s):.2f}% of weights remain")
+    print(f"wrote {FLAGS.output}")
+
+
+if __name__ == "__main__":
+    common.run(main)
