@@ -20,8 +20,10 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from analysis import tables
+from tfrobust.attacks import ATTACKS
 from tfrobust.errors import DataError
 from tfrobust.io import write_text_atomic
+from tfrobust.spec import format_spec, parse_spec
 
 
 def load_runs(base_dir: str) -> List[Dict]:
@@ -46,8 +48,11 @@ def load_runs(base_dir: str) -> List[Dict]:
 def label(run: Dict) -> str:
     """``reinit_orig, pgd:eps=0.3,... training`` or ``reinit_orig, normal training``."""
     c = run["config"]
-    training = "normal" if c["train"]["step"] == "natural" else c["train"]["attack"].split(",predicted")[0] + " adversarial"
-    return f"{c['experiment']}, {training} training"
+    if c["train"]["step"] == "natural":
+        return f"{c['experiment']}, normal training"
+    name, settings = parse_spec(c["train"]["attack"], ATTACKS)
+    settings.pop("predicted_labels", None)
+    return f"{c['experiment']}, {format_spec(name, settings)} adversarial training"
 
 
 def _levels(run: Dict) -> Dict[int, List[Dict]]:
@@ -55,6 +60,12 @@ def _levels(run: Dict) -> Dict[int, List[Dict]]:
     for record in run["rounds"]:
         by_round[record["round"]].append(record)
     return dict(sorted(by_round.items()))
+
+
+def _evaluations(record: Dict) -> List[str]:
+    """The evaluations of a round record, natural first (results.json stores keys sorted)."""
+    names = list(record["final"]["test"])
+    return sorted(names, key=lambda n: n != "natural")
 
 
 def _stat(values: Sequence[float]) -> Dict[str, float]:
@@ -66,7 +77,7 @@ def level_stats(run: Dict) -> List[Dict]:
     """Per round: remaining fraction and, over trials, final and early-stopping test accuracies."""
     out = []
     for r, records in _levels(run).items():
-        names = list(records[0]["final"]["test"])
+        names = _evaluations(records[0])
         out.append({
             "round": r,
             "remaining": float(np.mean([rec["remaining"] for rec in records])),
@@ -123,8 +134,12 @@ def _save(fig, path: str) -> None:
     os.replace(tmp, path)
 
 
-def _weights_axis(ax) -> None:
+def _weights_axis(ax, runs: Sequence[Dict]) -> None:
+    """Log scale, dense to sparse, ticked at the measured levels."""
+    levels = sorted({round(100 * s["remaining"], 1) for run in runs for s in level_stats(run)}, reverse=True)
     ax.set_xscale("log")
+    ax.set_xticks(levels, [f"{v:g}" for v in levels], fontsize=7)
+    ax.minorticks_off()
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
     ax.grid(alpha=0.3, which="both")
@@ -143,7 +158,7 @@ def plot_accuracy_vs_weights(runs: Sequence[Dict], path: str) -> None:
             e = [100 * s["final"][name]["std"] for s in stats]
             ax.errorbar(x, y, yerr=e, fmt="-o" if j == 0 else ("--s", ":^", "-.v")[(j - 1) % 3],
                         color=colors[i % len(colors)], ms=4, capsize=2, label=f"{label(run)}: {name}")
-    _weights_axis(ax)
+    _weights_axis(ax, runs)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=6, loc="best")
@@ -155,7 +170,7 @@ def plot_curves(runs: Sequence[Dict], path: str) -> None:
     """Test accuracy (mean over trials) against iteration, one line per level; a row per run and a
     column per evaluation."""
     plt = _plt()
-    names_per_run = [list(run["rounds"][0]["final"]["test"]) for run in runs]
+    names_per_run = [_evaluations(run["rounds"][0]) for run in runs]
     cols = max(len(n) for n in names_per_run)
     fig, axes = plt.subplots(len(runs), cols, figsize=(5 * cols, 3.4 * len(runs)), squeeze=False)
     for row, run in enumerate(runs):
@@ -186,7 +201,7 @@ def plot_early_stopping(runs: Sequence[Dict], path: str) -> None:
         stats = level_stats(run)
         ax.errorbar([100 * s["remaining"] for s in stats], [s["early_step"]["mean"] for s in stats],
                     yerr=[s["early_step"]["std"] for s in stats], fmt="-o", ms=4, capsize=2, label=label(run))
-    _weights_axis(ax)
+    _weights_axis(ax, runs)
     ax.set_ylabel("early-stopping iteration")
     ax.legend(fontsize=7, loc="best")
     ax.set_title("early stopping (lowest natural validation loss) against remaining weights")

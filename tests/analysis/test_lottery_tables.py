@@ -51,3 +51,14 @@ def test_corrupt_results_are_named(tmp_path):
     (tmp_path / "results.json").write_text("{not json")
     with pytest.raises(DataError, match=f"cannot read {tmp_path}/results.json"):
         lottery.load_runs(str(tmp_path))
+
+
+def test_natural_comes_first_even_from_sorted_json(tmp_path):
+    run = fake_run()
+    for rec in run["rounds"]:
+        rec["final"]["test"] = dict(sorted({**rec["final"]["test"], "fgsm": {"accuracy": 0.5, "loss": 1.0}}.items()))
+        rec["early_stop"]["test"] = rec["final"]["test"]
+    (tmp_path / "results.json").write_text(json.dumps(run, sort_keys=True))
+    (loaded,) = lottery.load_runs(str(tmp_path))
+    columns = list(lottery.table_rows([loaded])[0])
+    assert columns[4:7] == ["test natural", "test fgsm", "test pgd"]

@@ -158,3 +158,14 @@ def test_unknown_layer_fails_before_anything_is_written(tmp_path):
         LotterySearch(config, str(tmp_path)).run()
     assert os.listdir(tmp_path) == []
 
+
+
+def test_mirrored_search_matches_the_single_device_search(orig, tmp_path):
+    """Two logical CPUs (tests/conftest.py): the resets and masks work on mirrored variables."""
+    search, results, _ = orig
+    train = dataclasses.replace(TRAIN, strategy="mirrored", devices=("CPU:0", "CPU:1"))
+    mirrored = LotterySearch(dataclasses.replace(search.config, train=train), str(tmp_path)).run()
+    for a, b in zip(mirrored["rounds"], results["rounds"]):
+        assert a["weights"] == b["weights"]
+        for name, r in b["final"]["test"].items():
+            assert a["final"]["test"][name]["loss"] == pytest.approx(r["loss"], rel=1e-3, abs=1e-3)
