@@ -99,6 +99,10 @@ class LotterySearch:
 
     def save(self, trainer, trial, round_index, name, arrays) -> None:
         path = self.path(trial, round_index, name)
+        if round_index is not None:  # keep only what later rounds of this trial can still ask for
+            wanted = {self.path(trial, None, "rewind.npz"), self.path(trial, 0, "trained.npz"),
+                      self.path(trial, round_index, "trained.npz")}
+            self._memory = {k: v for k, v in self._memory.items() if k in wanted}
         self._memory[path] = [a.copy() for a in arrays]
         if trainer.chief:
             save_arrays_atomic(path, arrays)
