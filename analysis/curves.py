@@ -1,16 +1,14 @@
 """metrics.jsonl of a run -> accuracy against training iteration, one line per evaluation."""
 from __future__ import annotations
 
-import os
 from typing import Dict, List
+
+from analysis.figures import pyplot, save_figure
 
 
 def plot_curves(metrics: List[Dict], path: str, title: str = "") -> None:
     """Validation (solid) and test (dashed) accuracy of each evaluation against iteration; PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     steps = [m["step"] for m in metrics]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -28,8 +26,4 @@ def plot_curves(metrics: List[Dict], path: str, title: str = "") -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     ax.set_title(title)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)

@@ -20,6 +20,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from analysis import tables
+from analysis.figures import pyplot, save_figure
 from tfrobust.attacks import ATTACKS
 from tfrobust.errors import DataError
 from tfrobust.io import write_text_atomic
@@ -117,23 +118,6 @@ def table_rows(runs: Sequence[Dict], numeric: bool = False) -> List[Dict]:
     return rows
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str) -> None:
-    tmp = path + ".tmp.png"
-    fig.tight_layout()
-    fig.savefig(tmp, dpi=120)
-    _plt().close(fig)
-    os.replace(tmp, path)
-
-
 def _weights_axis(ax, runs: Sequence[Dict]) -> None:
     """Log scale, dense to sparse, ticked at the measured levels."""
     levels = sorted({round(100 * s["remaining"], 1) for run in runs for s in level_stats(run)}, reverse=True)
@@ -147,7 +131,7 @@ def _weights_axis(ax, runs: Sequence[Dict]) -> None:
 
 def plot_accuracy_vs_weights(runs: Sequence[Dict], path: str) -> None:
     """Final test accuracy (mean ± std) against remaining weights: natural solid, attacks dashed."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, run in enumerate(runs):
@@ -163,13 +147,13 @@ def plot_accuracy_vs_weights(runs: Sequence[Dict], path: str) -> None:
     ax.set_ylim(0, 100)
     ax.legend(fontsize=6, loc="best")
     ax.set_title("test accuracy against remaining weights")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_curves(runs: Sequence[Dict], path: str) -> None:
     """Test accuracy (mean over trials) against iteration, one line per level; a row per run and a
     column per evaluation."""
-    plt = _plt()
+    plt = pyplot()
     names_per_run = [_evaluations(run["rounds"][0]) for run in runs]
     cols = max(len(n) for n in names_per_run)
     fig, axes = plt.subplots(len(runs), cols, figsize=(5 * cols, 3.4 * len(runs)), squeeze=False)
@@ -190,12 +174,12 @@ def plot_curves(runs: Sequence[Dict], path: str) -> None:
             ax.legend(fontsize=6, title="weights left", title_fontsize=6, loc="lower right")
         for col in range(len(names_per_run[row]), cols):
             axes[row][col].axis("off")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_early_stopping(runs: Sequence[Dict], path: str) -> None:
     """Early-stopping iteration (mean ± std over trials) against remaining weights."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in runs:
         stats = level_stats(run)
@@ -205,7 +189,7 @@ def plot_early_stopping(runs: Sequence[Dict], path: str) -> None:
     ax.set_ylabel("early-stopping iteration")
     ax.legend(fontsize=7, loc="best")
     ax.set_title("early stopping (lowest natural validation loss) against remaining weights")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_report(runs: Sequence[Dict], out_dir: str) -> Dict[str, str]:

@@ -5,6 +5,7 @@ import os
 from typing import Dict, List
 
 from analysis import tables
+from analysis.figures import pyplot, save_figure
 from tfrobust.io import write_text_atomic
 
 
@@ -18,10 +19,7 @@ def rows(results: Dict[str, Dict]) -> List[Dict]:
 
 def plot_accuracy(results: Dict[str, Dict], path: str, title: str = "") -> None:
     """A horizontal bar per evaluation, labelled with its accuracy; written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(results)
     acc = [100 * results[n]["accuracy"] for n in names]
@@ -33,11 +31,7 @@ def plot_accuracy(results: Dict[str, Dict], path: str, title: str = "") -> None:
     ax.set_xlabel("accuracy (%)")
     ax.bar_label(bars, fmt="%.1f", padding=3)
     ax.set_title(title)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def write_report(results: Dict[str, Dict], out_dir: str, title: str = "") -> Dict[str, str]:

@@ -1,5 +1,4 @@
 """Plain-Keras export and tensorflow-model-optimization interop."""
-import os
 
 import numpy as np
 import pytest

@@ -3,7 +3,7 @@ import json
 import os
 
 import pytest
-from clitools import DATASET, ROOT, run
+from clitools import DATASET, run
 
 
 @pytest.fixture(scope="module")
