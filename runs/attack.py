@@ -39,10 +39,11 @@ def main(argv):
     from tfrobust.evaluation import evaluate
     from tfrobust.io import write_json_atomic
     from tfrobust.saving import load_model
+    from tfrobust.spec import parse_flag_spec
 
     attacks = {}
     for spec in FLAGS.attacks:
-        name, settings = common.parse_flag_spec("attacks", spec, ATTACKS)
+        name, settings = parse_flag_spec("attacks", spec, ATTACKS)
         try:
             attack = make_attack(name, **settings)
         except ConfigError as e:

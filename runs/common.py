@@ -44,20 +44,10 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
-def parse_flag_spec(flag: str, value: str, registry, reserved=()):
-    """``(name, options)`` from a ``name:key=value,...`` flag value; errors name the flag."""
-    from tfrobust.errors import ConfigError
-    from tfrobust.spec import parse_spec
-
-    try:
-        return parse_spec(value, registry, reserved=reserved)
-    except ConfigError as e:
-        raise ConfigError(f"--{flag}={value}: {e}") from None
-
-
 def load_data(flag_value: str, **kwargs):
     """Loads the ``--dataset`` spec (``name[:option=value,...]``) into train/valid/test splits."""
     from tfrobust import data
+    from tfrobust.spec import parse_flag_spec
 
     name, options = parse_flag_spec("dataset", flag_value, data.DATASETS, reserved=("data_dir",))
     return data.load(name, **kwargs, **options)

@@ -72,3 +72,11 @@ def format_spec(name: str, settings: Dict[str, Any]) -> str:
 
     items = ",".join(f"{k}={text(v)}" for k, v in settings.items())
     return f"{name}:{items}" if items else name
+
+
+def parse_flag_spec(flag: str, value: str, registry: Registry, reserved=()) -> Tuple[str, Dict[str, Any]]:
+    """:func:`parse_spec` of a flag's value; an error names the flag (``--model=...: ...``)."""
+    try:
+        return parse_spec(value, registry, reserved=reserved)
+    except ConfigError as e:
+        raise ConfigError(f"--{flag}={value}: {e}") from None

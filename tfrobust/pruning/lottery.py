@@ -29,9 +29,8 @@ from tfrobust.io import load_arrays, save_arrays_atomic
 from tfrobust.layers import masked_layers, set_masks
 from tfrobust.pruning.config import LotteryConfig
 from tfrobust.pruning.magnitude import layer_rates, prune_masks
-from tfrobust.spec import parse_spec
 from tfrobust.training.hooks import Hook
-from tfrobust.training.loop import Trainer, load_splits, make_attacks
+from tfrobust.training.loop import Trainer, load_splits, make_attacks, model_spec
 
 
 def fresh_seed(seed: int, round_index: int) -> int:
@@ -80,11 +79,7 @@ class LotterySearch:
         self.log_every = log_every
         self.root = RunDir(base_dir, config.experiment, config.to_dict())
         t = config.train
-        try:
-            self.model_name, self.model_options = parse_spec(
-                t.model, models.MODELS, reserved=("input_shape", "num_classes", "seed"))
-        except ConfigError as e:
-            raise ConfigError(f"--model={t.model}: {e}") from None
+        self.model_name, self.model_options = model_spec(t)
         self.strategy = distribute.make_strategy(t.strategy, t.devices)
         self.chief = distribute.is_chief(self.strategy)
         self.splits = load_splits(t, data_dir)

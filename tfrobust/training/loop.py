@@ -25,7 +25,7 @@ from tfrobust.evaluation import evaluate
 from tfrobust.experiment import RunDir
 from tfrobust.layers import count_weights, masked_layers
 from tfrobust.saving import save_model
-from tfrobust.spec import parse_spec
+from tfrobust.spec import parse_flag_spec
 from tfrobust.training.config import TrainConfig
 from tfrobust.training.hooks import Hook
 from tfrobust.training.optim import learning_rate_at, make_optimizer
@@ -36,10 +36,10 @@ log = logging.getLogger("tfrobust")
 
 def _attack(spec: str, flag: str, training: bool = False):
     """The attack of a spec; for training, PGD returns its last iterate unless keep_best is given."""
+    name, settings = parse_flag_spec(flag, spec, ATTACKS)
+    if training and name == "pgd":
+        settings.setdefault("keep_best", False)
     try:
-        name, settings = parse_spec(spec, ATTACKS)
-        if training and name == "pgd":
-            settings.setdefault("keep_best", False)
         return make_attack(name, **settings)
     except ConfigError as e:
         raise ConfigError(f"--{flag}={spec}: {e}") from None
@@ -60,13 +60,15 @@ def make_attacks(config: TrainConfig):
     return train, evaluation
 
 
+def model_spec(config: TrainConfig):
+    """``(model name, options)`` of ``--model``; an error names the flag."""
+    return parse_flag_spec("model", config.model, models.MODELS, reserved=("input_shape", "num_classes", "seed"))
+
+
 def load_splits(config: TrainConfig, data_dir: Optional[str] = None):
     from tfrobust import data
 
-    try:
-        name, options = parse_spec(config.dataset, data.DATASETS, reserved=("data_dir",))
-    except ConfigError as e:
-        raise ConfigError(f"--dataset={config.dataset}: {e}") from None
+    name, options = parse_flag_spec("dataset", config.dataset, data.DATASETS, reserved=("data_dir",))
     return data.load(name, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
                      valid_size=config.valid_size, seed=config.seed, data_dir=data_dir, **options)
 
@@ -129,11 +131,7 @@ class Trainer:
         self.run_dir = RunDir(base_dir, config.experiment, config.to_dict(), path=run_path)
         self.train_attack, self.eval_attacks = make_attacks(config)
         self.step_fn = STEPS.get(config.step)(self.train_attack, config.adv_weight)
-        try:
-            self.model_name, self.model_options = parse_spec(
-                config.model, models.MODELS, reserved=("input_shape", "num_classes", "seed"))
-        except ConfigError as e:
-            raise ConfigError(f"--model={config.model}: {e}") from None
+        self.model_name, self.model_options = model_spec(config)
         self.strategy = strategy or distribute.make_strategy(config.strategy, config.devices)
         self.chief = distribute.is_chief(self.strategy)
         self.splits = splits or load_splits(config, data_dir)
