@@ -21,10 +21,9 @@ import numpy as np
 
 from analysis import tables
 from analysis.figures import pyplot, save_figure
-from tfrobust.attacks import ATTACKS
 from tfrobust.errors import DataError
 from tfrobust.io import write_text_atomic
-from tfrobust.spec import format_spec, parse_spec
+from tfrobust.pruning.config import LotteryConfig
 
 
 def load_runs(base_dir: str) -> List[Dict]:
@@ -43,17 +42,22 @@ def load_runs(base_dir: str) -> List[Dict]:
             runs.append(results)
     if not runs:
         raise DataError(f"no finished lottery run (results.json of kind 'lottery') under {base_dir}")
-    return sorted(runs, key=lambda r: (r["config"]["experiment"], label(r)))
+    return sorted(runs, key=lambda r: (config_of(r).reset, label(r)))
+
+
+def config_of(run: Dict) -> LotteryConfig:
+    """The LotteryConfig of a results record (records of older tfrobust versions are migrated)."""
+    return LotteryConfig.from_dict(run["config"])
 
 
 def label(run: Dict) -> str:
-    """``reinit_orig, pgd:eps=0.3,... training`` or ``reinit_orig, normal training``."""
-    c = run["config"]
-    if c["train"]["step"] == "natural":
-        return f"{c['experiment']}, normal training"
-    name, settings = parse_spec(c["train"]["attack"], ATTACKS)
-    settings.pop("predicted_labels", None)
-    return f"{c['experiment']}, {format_spec(name, settings)} adversarial training"
+    """``reinit_orig, normal training``, ``reinit_orig, pgd:eps=0.3,... adversarial training`` (the
+    50/50 mix) or ``reinit_orig, pgd:eps=0.3,... trades:beta=6 training``."""
+    c = config_of(run)
+    if c.train.objective == "natural":
+        return f"{c.reset}, normal training"
+    objective = "adversarial" if c.train.objective == "mix" else c.train.objective
+    return f"{c.reset}, {c.train.attack} {objective} training"
 
 
 def _levels(run: Dict) -> Dict[int, List[Dict]]:

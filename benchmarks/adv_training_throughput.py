@@ -50,11 +50,11 @@ def main(argv):
     import tf_keras as keras
 
     from tfrobust import models
-    from tfrobust.spec import parse_spec
+
+    from tfrobust.build import check
     from tfrobust.training.config import TrainConfig
-    from tfrobust.training.loop import make_train_step, training_attack
+    from tfrobust.training.loop import make_train_step
     from tfrobust.training.optim import make_optimizer
-    from tfrobust.training.steps import STEPS
 
     common.set_seeds(0)
     gflops = common.matmul_gflops()
@@ -62,21 +62,20 @@ def main(argv):
     for case in FLAGS.case:
         spec, _, batch = case.rpartition("@")
         batch = int(batch)
-        name, options = parse_spec(spec, models.MODELS, reserved=("input_shape", "num_classes", "seed"))
         x, y, source = common.image_batch(batch)
-        config = TrainConfig(model=spec, batch_size=batch, step="adversarial", adv_weight=0.5,
+        config = TrainConfig(model=spec, batch_size=batch, objective="mix",
                              attack="pgd:eps=0.3,step_size=0.05,steps=10")
-        attack = training_attack(config.attack)  # what runs.train would train with
+        parts = check(config)  # what runs.train would train with: objective, attack, regularisers
         strategy = tf.distribute.get_strategy()
 
-        ours_model = models.build_model(name, x.shape[1:], 10, **options)
+        ours_model = models.build_model(parts.model_name, x.shape[1:], 10, **parts.model_options)
         ours_opt = make_optimizer(config)
         iteration = tf.Variable(0, dtype=tf.int64)
-        ours_step = make_train_step(ours_model, ours_opt, STEPS.get("adversarial")(attack, 0.5), strategy,
-                                    config, 10, iteration)
+        ours_step = make_train_step(ours_model, ours_opt, parts.objective, parts.regularizers, strategy,
+                                    config.batch_size, config.seed, iteration)
         iterator = iter(tf.data.Dataset.from_tensors((x, y)).repeat())
 
-        ref_model = models.build_model(name, x.shape[1:], 10, **options)
+        ref_model = models.build_model(parts.model_name, x.shape[1:], 10, **parts.model_options)
         ref_step = reference_train_step(ref_model, keras.optimizers.Adam(config.learning_rate))
 
         def run_ours():

@@ -34,21 +34,13 @@ flags.DEFINE_string("output_dir", None, "Write results.json, table.md, table.csv
 
 def main(argv):
     from analysis import robustness, tables
-    from tfrobust.attacks import ATTACKS, make_attack
+    from tfrobust.attacks import from_spec
     from tfrobust.errors import ConfigError
     from tfrobust.evaluation import evaluate
     from tfrobust.io import write_json_atomic
     from tfrobust.saving import load_model
-    from tfrobust.spec import parse_flag_spec
 
-    attacks = {}
-    for spec in FLAGS.attacks:
-        name, settings = parse_flag_spec("attacks", spec, ATTACKS)
-        try:
-            attack = make_attack(name, **settings)
-        except ConfigError as e:
-            raise ConfigError(f"--attacks={spec}: {e}") from None
-        attacks[attack.label] = attack
+    attacks = {attack.label: attack for attack in (from_spec(spec, "attacks") for spec in FLAGS.attacks)}
     if FLAGS.split == "valid" and FLAGS.valid_size == 0:
         raise ConfigError("--split=valid needs --valid_size > 0")
 

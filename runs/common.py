@@ -53,29 +53,34 @@ def load_data(flag_value: str, **kwargs):
     return data.load(name, **kwargs, **options)
 
 
-def _fields(cls, only=None):
+def _fields(cls, only=None, exclude=()):
     import dataclasses
 
-    return [f for f in dataclasses.fields(cls) if only is None or f.name in only]
+    return [f for f in dataclasses.fields(cls)  # nested configs (default_factory) get no flags
+            if (only is None or f.name in only) and f.name not in exclude
+            and f.default is not dataclasses.MISSING]
 
 
-def define_config_flags(cls, only=None) -> None:
-    """One flag per field of the frozen dataclass ``cls`` (or the fields named in ``only``), with
-    the field's help text and default."""
-    for f in _fields(cls, only):
-        help_text = f.metadata.get("help", f.name)
+def define_config_flags(cls, only=None, exclude=(), defaults=None, help=None) -> None:
+    """One flag per field of the frozen dataclass ``cls`` (or the fields named in ``only``, less
+    ``exclude``), with the field's help text and default; ``defaults`` and ``help`` override them
+    by name (a command line whose document has other defaults). Nested configs get no flags."""
+    defaults, help = defaults or {}, help or {}
+    for f in _fields(cls, only, exclude):
+        help_text = help.get(f.name, f.metadata.get("help", f.name))
+        default = defaults.get(f.name, f.default)
         if isinstance(f.default, bool):
-            flags.DEFINE_bool(f.name, f.default, help_text)
+            flags.DEFINE_bool(f.name, default, help_text)
         elif isinstance(f.default, int):
-            flags.DEFINE_integer(f.name, f.default, help_text)
+            flags.DEFINE_integer(f.name, default, help_text)
         elif isinstance(f.default, float):
-            flags.DEFINE_float(f.name, f.default, help_text)
+            flags.DEFINE_float(f.name, default, help_text)
         elif isinstance(f.default, tuple) and "str" in str(f.type):  # specs hold commas: repeat the flag
-            flags.DEFINE_multi_string(f.name, list(f.default), help_text + " (repeat the flag for several)")
+            flags.DEFINE_multi_string(f.name, list(default), help_text + " (repeat the flag for several)")
         elif isinstance(f.default, tuple):
-            flags.DEFINE_list(f.name, list(map(str, f.default)), help_text + " (comma-separated)")
+            flags.DEFINE_list(f.name, list(map(str, default)), help_text + " (comma-separated)")
         else:
-            flags.DEFINE_string(f.name, f.default, help_text)
+            flags.DEFINE_string(f.name, default, help_text)
 
 
 def config_from_flags(cls):
@@ -83,12 +88,12 @@ def config_from_flags(cls):
     return cls(**config_values(cls))
 
 
-def config_values(cls, only=None) -> dict:
+def config_values(cls, only=None, exclude=()) -> dict:
     """Field name -> value (tuples for list fields) from the flags ``define_config_flags`` made."""
     from tfrobust.errors import ConfigError
 
     values = {}
-    for f in _fields(cls, only):
+    for f in _fields(cls, only, exclude):
         value = getattr(flags.FLAGS, f.name)
         if isinstance(f.default, tuple):
             hint = str(f.type)  # e.g. "Tuple[int, ...]"

@@ -17,7 +17,7 @@ flags.DEFINE_string("output", None, "Where to write the plain model (.keras).", 
 
 
 def main(argv):
-    from tfrobust.pruning.interop import export_plain, sparsity
+    from tfrobust.layers.plain import export_plain, sparsity
     from tfrobust.saving import load_model, save_model
 
     plain = export_plain(load_model(FLAGS.model_path))

@@ -1,6 +1,6 @@
 """Trains any registered model on any dataset, naturally or adversarially, then evaluates it.
 
-    python -m runs.train --model=dense-300-100 --dataset=fashion_mnist --step=adversarial \
+    python -m runs.train --model=dense-300-100 --dataset=fashion_mnist --objective=madry \
         --attack=pgd:eps=0.1,step_size=0.02,steps=10 --train_iters=3000 --base_dir=results
 
 The run lives in ``<base_dir>/<experiment>/<id>/`` (config.json, metrics.jsonl, results.json,
@@ -23,22 +23,27 @@ flags.DEFINE_bool("force", False, "Delete the run directory of this config and t
 flags.DEFINE_integer("log_every", 100, "Print a progress line every this many iterations.", lower_bound=1)
 
 
+def config_from_flags() -> TrainConfig:
+    return common.config_from_flags(TrainConfig)
+
+
 def main(argv):
     import os
 
     from analysis import curves, robustness, tables
+    from tfrobust.build import build
+    from tfrobust.experiment import RunDir
     from tfrobust.training import Trainer
 
-    config = common.config_from_flags(TrainConfig)
-    trainer = Trainer(config, FLAGS.base_dir, FLAGS.data_dir, progress=common.say,
-                      log_every=FLAGS.log_every)
-    results = trainer.run(force=FLAGS.force)
+    config = config_from_flags()
+    setup = build(config, FLAGS.data_dir)
+    run = RunDir.for_config(FLAGS.base_dir, config.experiment, config, common.say)
+    results = Trainer(setup, run, progress=common.say, log_every=FLAGS.log_every).run(force=FLAGS.force)
     final = results["final"]
-    run = trainer.run_dir
-    if trainer.chief:
+    if setup.chief:
         robustness.write_report(final["test"], run.path, title=f"{config.model} on {config.dataset}, test")
         curves.plot_curves(run.read_metrics(), os.path.join(run.path, "curves.png"),
-                           title=f"{config.model}, {config.step} training")
+                           title=f"{config.model}, {config.objective} training")
     print(f"run directory: {run.path}  (tables: table.md, table.csv; plots: accuracy.png, curves.png)")
     print(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
     print(f"test accuracy after {final['step']} iterations:")

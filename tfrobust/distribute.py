@@ -12,6 +12,9 @@ import tensorflow as tf
 from tfrobust.errors import ConfigError
 
 
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
 def make_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
@@ -29,7 +32,7 @@ def make_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strat
             raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
                               "(cluster and task) set for each worker")
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ConfigError(f"--strategy={name!r} is not allowed; allowed: default, mirrored, multi_worker")
+    raise ConfigError(f"--strategy={name!r} is not allowed; allowed: {', '.join(STRATEGIES)}")
 
 
 def _canonical(device: str) -> str:

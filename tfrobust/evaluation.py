@@ -9,7 +9,7 @@ from typing import Dict, Iterable, Mapping, Optional, Union
 
 import tensorflow as tf
 
-from tfrobust.attacks import Attack, parse_attack, per_example_loss
+from tfrobust.attacks import Attack, from_spec, per_example_loss
 from tfrobust.errors import TfrobustError
 
 log = logging.getLogger("tfrobust")
@@ -44,7 +44,7 @@ def _as_named(attacks: Optional[AttackSet]) -> Dict[str, Attack]:
         return dict(attacks)
     named = {}
     for a in attacks:
-        a = parse_attack(a) if isinstance(a, str) else a
+        a = from_spec(a) if isinstance(a, str) else a
         named[a.label] = a
     return named
 

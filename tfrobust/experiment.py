@@ -1,46 +1,54 @@
-"""Config -> experiment id -> run directory, and the records a run directory holds.
+"""Config -> run id -> run directory, and the records a run directory holds.
 
-``<base_dir>/<experiment>/<id>/`` holds ``config.json``, ``metrics.jsonl`` (one line per evaluation
+``<base_dir>/<name>/<id>/`` holds ``config.json``, ``metrics.jsonl`` (one line per evaluation
 point), ``results.json`` (written last: its presence means the run finished), ``checkpoints/`` and
-``tb/`` (TensorBoard events). The id is the first 12 hex digits of the SHA-256 of the canonical
-JSON of the config, so the same config always finds the same directory and two configs never share
-one.
+``tb/`` (TensorBoard events). The id is :func:`tfrobust.config.run_id`: a hash of the fields that
+differ from their defaults, so the same config always finds the same directory, two configs never
+share one, and a new field with a default moves no existing run.
+
+Runs made before ids left out defaults live under the hash of their whole config.json. When the
+new path does not exist, :meth:`RunDir.for_config` looks for such a run of the same config beside
+it and moves it to the new path (a rename, nothing retrained, nothing lost).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
+from tfrobust.config import Config, legacy_run_id, run_id
 from tfrobust.errors import ConfigError
 from tfrobust.io import write_json_atomic, write_text_atomic
 
 
-def canonical_json(config: dict) -> str:
-    return json.dumps(config, sort_keys=True, separators=(",", ":"))
-
-
-def experiment_id(config: dict) -> str:
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:12]
-
-
 class RunDir:
-    """The directory of one run and its files."""
+    """The directory of one run of ``config`` and its files."""
 
-    def __init__(self, base_dir: str, experiment: str, config: dict, path: str = None):
-        """``path`` overrides ``<base_dir>/<experiment>/<id>`` (runs nested in a larger experiment)."""
-        if not experiment or os.sep in experiment or experiment.startswith("."):
-            raise ConfigError(f"--experiment={experiment!r} must be a plain directory name")
+    def __init__(self, path: str, config: Config):
         self.config = config
-        self.id = experiment_id(config)
-        self.path = path or os.path.join(base_dir, experiment, self.id)
+        self.path = path
+        self.id = os.path.basename(os.path.normpath(path))
         self.config_path = os.path.join(self.path, "config.json")
         self.metrics_path = os.path.join(self.path, "metrics.jsonl")
         self.results_path = os.path.join(self.path, "results.json")
         self.checkpoint_dir = os.path.join(self.path, "checkpoints")
         self.tb_dir = os.path.join(self.path, "tb")
+
+    @classmethod
+    def for_config(cls, base_dir: str, name: str, config: Config,
+                   progress: Optional[Callable[[str], None]] = None) -> "RunDir":
+        """``<base_dir>/<name>/<run_id(config)>``, adopting a legacy run of the same config."""
+        if not name or os.sep in name or name.startswith("."):
+            raise ConfigError(f"--experiment={name!r} must be a plain directory name")
+        path = os.path.join(base_dir, name, run_id(config))
+        if not os.path.exists(path):
+            legacy = find_legacy_run(os.path.dirname(path), config)
+            if legacy:
+                os.replace(legacy, path)
+                (progress or (lambda text: None))(
+                    f"moved {legacy} (a run of this config made before run ids left out defaults) to {path}")
+        return cls(path, config)
 
     @property
     def finished(self) -> bool:
@@ -55,11 +63,12 @@ class RunDir:
         """Creates the directory and checks or writes config.json."""
         os.makedirs(self.path, exist_ok=True)
         if os.path.exists(self.config_path):
-            with open(self.config_path) as f:
-                if json.load(f) != self.config:
-                    raise ConfigError(f"{self.config_path} holds a different config (hash collision?)")
+            stored = stored_config(self.config_path, type(self.config))
+            if stored != self.config:
+                raise ConfigError(f"{self.config_path} holds a different config (a changed default or a "
+                                  "hash collision); move that directory away or rerun with --force")
         else:
-            write_json_atomic(self.config_path, self.config)
+            write_json_atomic(self.config_path, self.config.to_dict())
 
     def read_metrics(self) -> List[Dict]:
         if not os.path.exists(self.metrics_path):
@@ -75,6 +84,8 @@ class RunDir:
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drops records after ``last_step`` (written after the checkpoint a resumed run restarts from)."""
+        if not os.path.exists(self.metrics_path):
+            return
         kept = [r for r in self.read_metrics() if r["step"] <= last_step]
         write_text_atomic(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
@@ -84,3 +95,25 @@ class RunDir:
     def read_results(self) -> Dict:
         with open(self.results_path) as f:
             return json.load(f)
+
+
+def stored_config(path: str, cls):
+    """The config in a config.json, in this version's fields (older forms are migrated)."""
+    with open(path) as f:
+        return cls.from_dict(json.load(f))
+
+
+def find_legacy_run(parent: str, config: Config) -> Optional[str]:
+    """A directory in ``parent`` named by the legacy id of its config.json whose config is ``config``."""
+    if not os.path.isdir(parent):
+        return None
+    for entry in sorted(os.listdir(parent)):
+        config_path = os.path.join(parent, entry, "config.json")
+        try:
+            with open(config_path) as f:
+                stored = json.load(f)
+            if entry == legacy_run_id(stored) and type(config).from_dict(stored) == config:
+                return os.path.join(parent, entry)
+        except (OSError, ValueError, TypeError):  # unreadable or foreign: not a legacy run of ours
+            continue
+    return None

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from tfrobust import attacks
-from tfrobust.attacks import parse_attack
+from tfrobust.attacks import from_spec
 from tfrobust.errors import ConfigError
 
 EPS = 0.15
@@ -30,7 +30,7 @@ def accuracy(model, x, y):
 @pytest.mark.parametrize("spec,norm,radius", BOUNDED)
 def test_attacks_stay_in_their_ball_and_the_box(trained_model, test_batch, spec, norm, radius):
     x, y = test_batch
-    x_adv = parse_attack(spec)(trained_model, x, y)
+    x_adv = from_spec(spec)(trained_model, x, y)
     assert x_adv.shape == x.shape and x_adv.dtype == tf.float32
     assert float(tf.reduce_min(x_adv)) >= 0.0 and float(tf.reduce_max(x_adv)) <= 1.0
     assert distance(x_adv, x, norm).max() <= radius * (1 + 1e-5) + 1e-6
@@ -42,7 +42,7 @@ def test_attacks_stay_in_their_ball_and_the_box(trained_model, test_batch, spec,
 ])
 def test_unbounded_attacks_stay_in_the_box(trained_model, test_batch, spec):
     x, y = test_batch
-    x_adv = parse_attack(spec)(trained_model, x, y)
+    x_adv = from_spec(spec)(trained_model, x, y)
     assert 0.0 <= float(tf.reduce_min(x_adv)) and float(tf.reduce_max(x_adv)) <= 1.0
     assert distance(x_adv, x, "l2").max() > 0
 
@@ -53,7 +53,7 @@ def test_unbounded_attacks_stay_in_the_box(trained_model, test_batch, spec):
 ])
 def test_zero_strength_returns_the_input_unchanged(trained_model, test_batch, spec):
     x, y = test_batch
-    np.testing.assert_array_equal(parse_attack(spec)(trained_model, x, y).numpy(), x.numpy())
+    np.testing.assert_array_equal(from_spec(spec)(trained_model, x, y).numpy(), x.numpy())
 
 
 def test_clean_beats_fgsm_beats_pgd(trained_model, test_batch):
@@ -158,15 +158,15 @@ def test_iterative_attacks_run_as_one_graph_with_a_compiled_loop(trained_model, 
 
 def test_bad_attack_settings_fail_clearly():
     with pytest.raises(ConfigError, match="unknown attack 'cw'"):
-        parse_attack("cw:eps=1")
+        from_spec("cw:eps=1")
     with pytest.raises(ConfigError, match="eps must be a finite number >= 0"):
-        parse_attack("pgd:eps=-0.1")
+        from_spec("pgd:eps=-0.1")
     with pytest.raises(ConfigError, match="norm must be one of linf, l2"):
-        parse_attack("pgd:norm=l1")
+        from_spec("pgd:norm=l1")
     with pytest.raises(ConfigError, match="has no option 'epsilon'"):
-        parse_attack("pgd:epsilon=0.3")
+        from_spec("pgd:epsilon=0.3")
     with pytest.raises(ConfigError, match="not a valid int"):
-        parse_attack("pgd:steps=ten")
+        from_spec("pgd:steps=ten")
     with pytest.raises(ConfigError, match="steps must be an integer >= 1"):
         attacks.make_attack("pgd", steps=0)
 
@@ -174,4 +174,4 @@ def test_bad_attack_settings_fail_clearly():
 def test_labels_round_trip_through_spec_strings():
     attack = attacks.PGD(eps=0.2, steps=7, norm="l2", random_start=False)
     assert attack.label == "pgd:eps=0.2,steps=7,norm=l2,random_start=false"
-    assert parse_attack(attack.label) == attack
+    assert from_spec(attack.label) == attack

@@ -8,6 +8,7 @@ from tfrobust import data, models
 from tfrobust.errors import ConfigError
 from tfrobust.layers import get_masks, set_masks
 from tfrobust.pruning import layer_rates, prune_masks
+from tfrobust.layers import plain as plain_module
 from tfrobust.pruning.interop import export_plain, from_plain, sparsity, tfmot_prune
 
 SHAPE = (12, 12, 1)
@@ -32,6 +33,26 @@ def test_export_folds_the_masks_into_plain_layers(lenet, images, tmp_path):
     path = str(tmp_path / "plain.keras")
     plain.save(path)
     np.testing.assert_allclose(keras.models.load_model(path)(images), lenet(images), atol=1e-6)
+
+
+def test_export_then_import_gives_back_the_same_masks_and_outputs(lenet, images):
+    assert (export_plain, from_plain, sparsity) == (
+        plain_module.export_plain, plain_module.from_plain, plain_module.sparsity)  # one implementation
+    set_masks(lenet, prune_masks(lenet, layer_rates(lenet, 0.3, 0.6)))
+    back = from_plain(export_plain(lenet))
+    assert [type(layer) for layer in back.layers] == [type(layer) for layer in lenet.layers]
+    for name, mask in get_masks(lenet).items():
+        np.testing.assert_array_equal(get_masks(back)[name], mask)
+    np.testing.assert_array_equal(back(images), lenet(images))
+
+
+def test_only_functional_and_sequential_models_convert():
+    class Sub(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ConfigError, match="not a functional or sequential Keras model"):
+        export_plain(Sub(name="sub"))
 
 
 def test_tfmot_constant_sparsity_matches_our_magnitude_pruning(lenet, images, tmp_path):

@@ -14,7 +14,7 @@ from tfrobust.training import TrainConfig
 
 DATASET = "synthetic:image_shape=10x10x1,train_size=400,test_size=100,noise_std=0.6"
 TRAIN = TrainConfig(dataset=DATASET, valid_size=100, batch_size=50, train_iters=12, eval_every=6,
-                    step="adversarial", attack="fgsm:eps=0.1")
+                    objective="mix", attack="fgsm:eps=0.1")
 KERNELS = (0, 2, 4)  # dense-300-100's get_weights(): kernel, mask, kernel, mask, kernel, mask
 
 
@@ -53,7 +53,7 @@ def assert_same(a, b):
 def orig(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     try:
-        yield run(tmp_path_factory.mktemp("orig"), mp, experiment="reinit_orig")
+        yield run(tmp_path_factory.mktemp("orig"), mp, reset="reinit_orig")
     finally:
         mp.undo()
 
@@ -90,7 +90,7 @@ def test_round_records_hold_final_early_stopping_and_curve(orig):
 
 
 def test_reinit_rand_draws_fresh_weights_unlike_both_original_and_trained(tmp_path, monkeypatch):
-    search, _, starts = run(tmp_path, monkeypatch, experiment="reinit_rand")
+    search, _, starts = run(tmp_path, monkeypatch, reset="reinit_rand")
     masks = load_arrays(search.path(0, 0, "next_masks.npz"))
     initial = load_arrays(search.path(0, None, "rewind.npz"))
     trained = load_arrays(search.path(0, 0, "trained.npz"))
@@ -103,13 +103,13 @@ def test_reinit_rand_draws_fresh_weights_unlike_both_original_and_trained(tmp_pa
 
 
 def test_reinit_none_continues_from_the_trained_weights(tmp_path, monkeypatch):
-    search, _, starts = run(tmp_path, monkeypatch, experiment="reinit_none")
+    search, _, starts = run(tmp_path, monkeypatch, reset="reinit_none")
     masks = load_arrays(search.path(0, 0, "next_masks.npz"))
     assert_same(starts[(0, 1)], masked(load_arrays(search.path(0, 0, "trained.npz")), masks))
 
 
 def test_reference_quirk_rewinds_to_round_0_trained_weights(tmp_path, monkeypatch):
-    search, _, starts = run(tmp_path, monkeypatch, experiment="reinit_orig", orig_reset_source="trained")
+    search, _, starts = run(tmp_path, monkeypatch, reset="reinit_orig", orig_reset_source="trained")
     masks = load_arrays(search.path(0, 0, "next_masks.npz"))
     assert_same(starts[(0, 1)], masked(load_arrays(search.path(0, 0, "trained.npz")), masks))
 
@@ -121,7 +121,7 @@ def test_rewind_iter_saves_the_weights_after_that_iteration(tmp_path):
 
 
 def test_no_pruning_trains_one_full_round_per_trial(tmp_path):
-    _, results, _ = run(tmp_path, experiment="no_pruning")
+    _, results, _ = run(tmp_path, reset="no_pruning")
     assert len(results["rounds"]) == 1 and results["rounds"][0]["remaining"] == 1.0
 
 
@@ -141,10 +141,10 @@ def test_a_killed_search_resumes_from_its_last_round(orig, tmp_path):
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"experiment": "reinit_magic"}, "--experiment='reinit_magic' is not allowed; allowed: reinit_orig, reinit_rand"),
+    ({"reset": "reinit_magic"}, "--reset='reinit_magic' is not allowed; allowed: reinit_orig, reinit_rand"),
     ({"prune_rate": 1.0}, "--prune_rate=1.0 is not allowed; a pruning rate must be in \\[0, 1\\)"),
     ({"rewind_iter": 13}, "--rewind_iter=13 is not allowed; it must be in \\[0, --train_iters=12\\]"),
-    ({"experiment": "reinit_rand", "rewind_iter": 3}, "only --experiment=reinit_orig"),
+    ({"reset": "reinit_rand", "rewind_iter": 3}, "only --reset=reinit_orig"),
     ({"layer_prune_rates": ("hidden_1:0.3",)}, "--layer_prune_rates='hidden_1:0.3' is not allowed; write layer=rate"),
 ])
 def test_bad_settings_name_the_flag(settings, message):

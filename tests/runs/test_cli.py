@@ -70,8 +70,8 @@ def test_attack_cli_rejects_bad_input_in_one_line(saved_model, tmp_path, args, m
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--adv_weight=1.5"], "error: --adv_weight=1.5 is not allowed; it must be in [0, 1]"),
-    (["--step=adversarial", "--attack=pgd:eps=-0.3"], "error: --attack=pgd:eps=-0.3: attack 'pgd': eps=-0.3 is not allowed"),
+    (["--objective=mix:adv_weight=1.5"], "error: --objective=mix:adv_weight=1.5: objective 'mix': adv_weight=1.5 is not allowed; it must be in [0, 1]"),
+    (["--objective=madry", "--attack=pgd:eps=-0.3"], "error: --attack=pgd:eps=-0.3: attack 'pgd': eps=-0.3 is not allowed"),
     (["--attack=deepfool"], "error: --attack=deepfool: unknown attack 'deepfool'; known: fgsm"),
     (["--model=lenet:width=0"], "width must be a positive integer"),
 ])

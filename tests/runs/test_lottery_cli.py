@@ -32,7 +32,8 @@ def test_two_rounds_write_tables_and_plots(search):
     assert "test natural mean" in csv[0] and len(csv) == 3
     assert "[trial 2/2 round 2/2] done: 80.2% of weights remain" in proc.stdout
     config = json.load(open(os.path.join(path, "config.json")))
-    assert config["train"]["attack"] == "fgsm:eps=0.1,predicted_labels=true" and config["train"]["step"] == "adversarial"
+    assert config["train"]["attack"] == "fgsm:eps=0.1" and config["train"]["predicted_labels"]
+    assert config["train"]["objective"] == "mix"
     assert sorted(os.listdir(os.path.join(path, "trial_1"))) == ["rewind.npz", "round_00", "round_01"]
 
 
@@ -55,7 +56,7 @@ def test_report_compares_the_runs_of_a_base_dir(search, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--experiment=reinit_best"], "error: --experiment='reinit_best' is not allowed; allowed: reinit_orig, reinit_rand, reinit_none, no_pruning"),
+    (["--experiment=reinit_best"], "error: --reset='reinit_best' is not allowed; allowed: reinit_orig, reinit_rand, reinit_none, no_pruning"),
     (["--prune_rate=1.2"], "error: --prune_rate=1.2 is not allowed; a pruning rate must be in [0, 1)"),
     (["--attack=cw"], "error: --attack=cw: unknown attack 'cw'"),
     (["--dataset=cifar100"], "error: --dataset=cifar100: unknown dataset 'cifar100'"),

@@ -18,11 +18,11 @@ def parse():
 
 def test_document_defaults(parse):
     c = parse()
-    assert (c.experiment, c.trials, c.prune_iters, c.prune_rate, c.output_prune_rate) == ("reinit_orig", 10, 20, 0.2, 0.1)
+    assert (c.reset, c.trials, c.prune_iters, c.prune_rate, c.output_prune_rate) == ("reinit_orig", 10, 20, 0.2, 0.1)
     t = c.train
     assert (t.dataset, t.model, t.train_iters, t.eval_every, t.batch_size, t.valid_size) == (
         "mnist", "dense-300-100", 50000, 500, 60, 10000)
-    assert (t.step, t.attack, t.learning_rate, t.optimizer, t.label_smoothing) == (
+    assert (t.objective, t.attack, t.learning_rate, t.optimizer, t.label_smoothing) == (
         "natural", "fgsm:eps=0.3", 0.0012, "adam", 0.0)
     assert (t.strategy, t.devices, c.orig_reset_source) == ("default", (), "init")
 
@@ -30,17 +30,23 @@ def test_document_defaults(parse):
 def test_document_names_map_onto_tfrobust(parse):
     c = parse("--dataset=fashion", "--attack=pgd", "--adv_train", "--devices=0,1", "--experiment=reinit_rand")
     t = c.train
-    assert t.dataset == "fashion_mnist" and t.step == "adversarial" and t.adv_weight == 0.5
+    assert t.dataset == "fashion_mnist" and t.objective == "mix"
     assert t.attack == "pgd:eps=0.3,step_size=0.05,steps=10"
     assert t.strategy == "mirrored" and t.devices == ("GPU:0", "GPU:1")
-    assert c.experiment == "reinit_rand" and t.experiment == "reinit_rand"
+    assert c.reset == "reinit_rand" and t.experiment == "reinit_rand"
+
+
+def test_objective_flags(parse):
+    assert parse("--adv_train", "--adv_weight=1.0").train.objective == "mix:adv_weight=1.0"
+    assert parse("--adv_train", "--objective=trades:beta=3", "--attack=pgd").train.objective == "trades:beta=3"
+    assert parse("--reset=reinit_none").reset == "reinit_none"  # --experiment is the document's alias
 
 
 def test_reference_quirks_turn_on_all_three(parse):
     c = parse("--reference_quirks", "--attack=pgd", "--eval_attacks=fgsm")
     assert c.train.label_smoothing == 0.1 and c.orig_reset_source == "trained"
-    assert c.train.attack.endswith(",predicted_labels=true")
-    assert c.train.eval_attacks == ("fgsm:eps=0.3,predicted_labels=true",)
+    assert c.train.predicted_labels and c.train.attack == "pgd:eps=0.3,step_size=0.05,steps=10"
+    assert c.train.eval_attacks == ("fgsm:eps=0.3",)
 
 
 def test_pruning_options(parse):

@@ -9,7 +9,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARGS = ["--dataset=synthetic:image_shape=10x10x1,train_size=600,test_size=100,noise_std=0.6",
         "--valid_size=100", "--batch_size=20", "--train_iters=60", "--eval_every=10", "--log_every=10",
-        "--step=adversarial", "--attack=pgd:eps=0.1,step_size=0.03,steps=3"]
+        "--objective=mix", "--attack=pgd:eps=0.1,step_size=0.03,steps=3"]
 
 
 def command(base_dir, *extra):

@@ -1,15 +1,18 @@
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfrobust.build import build, check
 from tfrobust.errors import ConfigError
+from tfrobust.experiment import RunDir
 from tfrobust.layers import get_masks, masked_layers, set_masks
 from tfrobust.training import Hook, TrainConfig, Trainer, train
+from tfrobust.training.objectives import smoothed_loss
 from tfrobust.training.optim import make_schedule
-from tfrobust.training.steps import smoothed_loss
 
 DATA = "synthetic:image_shape=10x10x1,train_size=600,test_size=100,noise_std=0.6"
 
@@ -21,9 +24,14 @@ def tiny(**kw):
     return TrainConfig(**settings)
 
 
+def trainer(config, base_dir, **kw):
+    return Trainer(build(config), RunDir.for_config(str(base_dir), config.experiment, config), **kw)
+
+
 @pytest.mark.parametrize("kw,message", [
-    (dict(adv_weight=1.5), "--adv_weight=1.5 is not allowed; it must be in [0, 1]"),
-    (dict(step="trades"), "--step='trades' is not allowed; allowed: natural, adversarial"),
+    (dict(objective="pgd"), "--objective=pgd: unknown training objective 'pgd'; known: madry, mix, natural, trades"),
+    (dict(objective="mix:beta=1"), "--objective=mix:beta=1: 'mix:beta=1': training objective 'mix' has no option 'beta'"),
+    (dict(optimizer="lbfgs"), "--optimizer='lbfgs' is not allowed; allowed: adam, sgd"),
     (dict(batch_size=0), "--batch_size=0 is not allowed"),
     (dict(schedule="piecewise", lr_boundaries=(10,), lr_factors=()), "--lr_boundaries"),
     (dict(strategy="tpu"), "allowed: default, mirrored, multi_worker"),
@@ -33,13 +41,16 @@ def test_config_rejects_bad_values_naming_the_flag(kw, message):
         tiny(**kw)
 
 
-@pytest.mark.parametrize("attack,message", [
-    ("pgd:eps=-0.1", "--attack=pgd:eps=-0.1: attack 'pgd': eps=-0.1 is not allowed"),
-    ("cw", "--attack=cw: unknown attack 'cw'"),
+@pytest.mark.parametrize("kw,message", [
+    (dict(attack="pgd:eps=-0.1"), "--attack=pgd:eps=-0.1: attack 'pgd': eps=-0.1 is not allowed"),
+    (dict(attack="cw"), "--attack=cw: unknown attack 'cw'"),
+    (dict(objective="mix:adv_weight=1.5"), "--objective=mix:adv_weight=1.5: objective 'mix': adv_weight=1.5 is "
+                                           "not allowed; it must be in [0, 1]"),
+    (dict(objective="trades", attack="fgsm"), "--objective=trades: objective 'trades' takes its ascent's eps"),
 ])
-def test_bad_attacks_are_named_with_their_flag(tmp_path, attack, message):
-    with pytest.raises(ConfigError, match=message):
-        Trainer(tiny(attack=attack), str(tmp_path))
+def test_bad_specs_are_named_with_their_flag_before_any_data_loads(kw, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check(tiny(**kw))
 
 
 def test_schedules():
@@ -63,7 +74,7 @@ def test_label_smoothing_matches_the_formula():
 
 
 def test_adversarial_training_learns_and_writes_its_run_directory(tmp_path):
-    config = tiny(step="adversarial", adv_weight=0.5, train_iters=60, eval_every=30)
+    config = tiny(objective="mix", train_iters=60, eval_every=30)
     results = train(config, str(tmp_path))
     run = os.path.join(str(tmp_path), "train", results["id"])
     assert sorted(os.listdir(run)) == ["checkpoints", "config.json", "metrics.jsonl", "model.keras", "results.json", "tb"]
@@ -78,7 +89,7 @@ def test_adversarial_training_learns_and_writes_its_run_directory(tmp_path):
     again = train(config, str(tmp_path))
     assert again == json.load(open(os.path.join(run, "results.json")))
     # a different config never shares the directory
-    other = train(tiny(step="adversarial", adv_weight=1.0, train_iters=20, eval_every=20), str(tmp_path))
+    other = train(tiny(objective="madry", train_iters=20, eval_every=20), str(tmp_path))
     assert other["id"] != results["id"]
 
 
@@ -91,10 +102,10 @@ class PruneHalfAtStart(Hook):
 
 def test_hooks_act_and_masked_weights_stay_zero_through_the_loop(tmp_path):
     hook = PruneHalfAtStart()
-    trainer = Trainer(tiny(step="adversarial", l1_reg=1e-4, optimizer="sgd", nesterov=True, weight_decay=1e-3),
-                      str(tmp_path), hooks=[hook])
-    results = trainer.run()
-    for layer in masked_layers(trainer.model):
+    t = trainer(tiny(objective="mix", l1_reg=1e-4, optimizer="sgd", nesterov=True, weight_decay=1e-3),
+                tmp_path, hooks=[hook])
+    results = t.run()
+    for layer in masked_layers(t.model):
         assert np.all(layer.kernel.numpy()[hook.masks[layer.name] == 0] == 0)
     fraction = results["final"]["weights"]["total"]["fraction"]
     assert 0.45 < fraction < 0.55
@@ -102,11 +113,11 @@ def test_hooks_act_and_masked_weights_stay_zero_through_the_loop(tmp_path):
 
 def test_mirrored_on_two_cpus_matches_one_device(tmp_path):
     assert len(tf.config.list_logical_devices("CPU")) == 2
-    common = dict(step="adversarial", attack="fgsm:eps=0.1", train_iters=20, eval_every=20)
-    single = Trainer(tiny(**common), str(tmp_path / "a"))
+    common = dict(objective="mix", attack="fgsm:eps=0.1", train_iters=20, eval_every=20)
+    single = trainer(tiny(**common), tmp_path / "a")
     single.run()
-    mirrored = Trainer(tiny(strategy="mirrored", devices=("/cpu:0", "/cpu:1"), **common), str(tmp_path / "b"))
+    mirrored = trainer(tiny(strategy="mirrored", devices=("/cpu:0", "/cpu:1"), **common), tmp_path / "b")
     mirrored.run()
-    assert mirrored.strategy.num_replicas_in_sync == 2
+    assert mirrored.setup.strategy.num_replicas_in_sync == 2
     for a, b in zip(single.model.trainable_variables, mirrored.model.trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)

@@ -5,7 +5,7 @@ from tfrobust.attacks.fgsm import FGSM
 from tfrobust.attacks.iterated_fgsm import IteratedFGSM
 from tfrobust.attacks.lbfgs import LBFGSPenalty
 from tfrobust.attacks.pgd import PGD
-from tfrobust.attacks.registry import ATTACKS, make_attack, parse_attack
+from tfrobust.attacks.registry import ATTACKS, from_spec, make_attack, with_options
 
 
 def names():
@@ -14,6 +14,6 @@ def names():
 
 __all__ = [
     "ATTACKS", "Attack", "FGSM", "GaussianBlur", "GaussianNoise", "GradientAttack", "IteratedFGSM",
-    "LBFGSPenalty", "PGD", "make_attack", "names", "parse_attack", "per_example_loss",
-    "predicted_labels",
+    "LBFGSPenalty", "PGD", "from_spec", "make_attack", "names", "per_example_loss",
+    "predicted_labels", "with_options",
 ]

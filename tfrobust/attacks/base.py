@@ -56,6 +56,7 @@ class Attack(abc.ABC):
     """Base of all attacks. ``seed`` makes every random draw repeatable."""
 
     name = "attack"  # the registry name, set by each subclass
+    training_defaults = {}  # settings a training attack takes unless its spec sets them
 
     seed: int = 0
 

@@ -6,7 +6,8 @@ L-infinity, the gradient scaled to unit L2 norm under L2. After each step the po
 onto the ball and clipped to [0, 1]. With ``keep_best`` (the default) every iterate of every
 restart is a candidate and the worst one for the model is returned per example, starting from the
 clean input; so more iterations, more restarts, never raise accuracy. Without it, the last iterate
-of the worst restart is returned (Madry's training-time PGD).
+of the worst restart is returned (Madry's training-time PGD, and what ``from_spec(...,
+training=True)`` gives unless the spec sets ``keep_best``).
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def ascent_direction(grad, norm):
 @dataclasses.dataclass(frozen=True)
 class PGD(GradientAttack):
     name = "pgd"
+    training_defaults = {"keep_best": False}  # adversarial training uses Madry's last iterate
 
     eps: float = 0.3
     step_size: float = 0.01

@@ -1,9 +1,13 @@
-"""The attack registry and the ``name:key=value,...`` spec strings used on the command line.
+"""The attack registry and the one way from a ``name:key=value,...`` spec to an attack.
 
 >>> make_attack("pgd", eps=0.3, steps=40)
->>> parse_attack("pgd:eps=0.3,steps=40,step_size=0.01,norm=l2")
+>>> from_spec("pgd:eps=0.3,steps=40,step_size=0.01,norm=l2")
+>>> from_spec(config.attack, flag="attack", training=True)    # PGD: its last iterate
 """
 from __future__ import annotations
+
+import dataclasses
+from typing import Optional
 
 from tfrobust.attacks.base import Attack
 from tfrobust.attacks.corruptions import GaussianBlur, GaussianNoise
@@ -11,6 +15,7 @@ from tfrobust.attacks.fgsm import FGSM
 from tfrobust.attacks.iterated_fgsm import IteratedFGSM
 from tfrobust.attacks.lbfgs import LBFGSPenalty
 from tfrobust.attacks.pgd import PGD
+from tfrobust.errors import ConfigError
 from tfrobust.registry import Registry
 from tfrobust.spec import parse_spec
 
@@ -24,7 +29,25 @@ def make_attack(name: str, **settings) -> Attack:
     return ATTACKS.build(name, **settings)
 
 
-def parse_attack(spec: str) -> Attack:
-    """Parses ``"name"`` or ``"name:key=value,key=value"`` into an attack."""
-    name, settings = parse_spec(spec, ATTACKS)
-    return make_attack(name, **settings)
+def from_spec(spec: str, flag: Optional[str] = None, training: bool = False) -> Attack:
+    """The attack of ``"name"`` or ``"name:key=value,..."``.
+
+    ``training``: settings the spec leaves out take the attack's ``training_defaults`` (PGD trains
+    on its last iterate). An error names ``--flag=spec`` when ``flag`` is given.
+    """
+    try:
+        name, settings = parse_spec(spec, ATTACKS)
+        if training:
+            settings = {**ATTACKS.get(name).training_defaults, **settings}
+        return make_attack(name, **settings)
+    except ConfigError as e:
+        if flag is None:
+            raise
+        raise ConfigError(f"--{flag}={spec}: {e}") from None
+
+
+def with_options(attack: Attack, **options) -> Attack:
+    """``attack`` with ``options`` replaced where it has them (``predicted_labels`` for gradient
+    attacks; corruptions have no labels to replace)."""
+    names = {f.name for f in dataclasses.fields(attack)}
+    return dataclasses.replace(attack, **{k: v for k, v in options.items() if k in names})

@@ -1,14 +1,26 @@
-"""Masked layers and the helpers that read, set and count their masks."""
+"""Compressible layers (the protocol, masked layers), their masks, and plain-Keras conversion."""
+from tfrobust.layers.compressible import (Compressible, Prunable, compressible_layers, l1_penalty,
+                                          model_size_bits, prunable_variables)
 from tfrobust.layers.masked import MaskConstraint, MaskedConv2D, MaskedDense, MaskedMixin
 from tfrobust.layers.masks import count_weights, get_masks, masked_layers, set_masks
+from tfrobust.layers.plain import export_plain, from_plain, sparsity
 
 __all__ = [
+    "Compressible",
     "MaskConstraint",
     "MaskedConv2D",
     "MaskedDense",
     "MaskedMixin",
+    "Prunable",
+    "compressible_layers",
     "count_weights",
+    "export_plain",
+    "from_plain",
     "get_masks",
+    "l1_penalty",
     "masked_layers",
+    "model_size_bits",
+    "prunable_variables",
     "set_masks",
+    "sparsity",
 ]

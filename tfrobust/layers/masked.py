@@ -9,6 +9,10 @@ Two things keep pruned weights at exactly zero whatever the optimizer does:
 
 The mask is saved wherever the layer is saved: it is a weight (checkpoints, ``get_weights``,
 ``.keras`` files), and a mask that is not all ones is also encoded, bit-packed, in ``get_config``.
+
+Both layers are :class:`~tfrobust.layers.compressible.Compressible`: one prunable variable (the
+kernel, its mask named after the layer), effective weights ``kernel * mask`` and the bias, and a
+plain ``Dense``/``Conv2D`` equivalent.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfrobust.errors import ConfigError
+from tfrobust.layers.compressible import Compressible, Prunable
 
 
 def encode_mask(mask: np.ndarray) -> dict:
@@ -52,8 +57,10 @@ class MaskConstraint(keras.constraints.Constraint):
         return {}
 
 
-class MaskedMixin:
+class MaskedMixin(Compressible):
     """Shared mask logic of :class:`MaskedDense` and :class:`MaskedConv2D`."""
+
+    _plain_class = None  # the plain Keras layer class this one is equivalent to
 
     def _init_mask(self, mask):
         self._initial_mask = None if mask is None else decode_mask(mask)
@@ -80,16 +87,45 @@ class MaskedMixin:
 
     def set_mask(self, mask) -> None:
         """Sets the mask (0/1 entries, the kernel's shape) and zeroes the kernel where it is 0."""
-        mask = np.asarray(mask, dtype=np.float32)
-        if mask.shape != tuple(self.kernel.shape):
-            raise ConfigError(
-                f"mask for layer {self.name!r} has shape {mask.shape}; "
-                f"the kernel has shape {tuple(self.kernel.shape)}"
-            )
-        if not np.all((mask == 0) | (mask == 1)):
-            raise ConfigError(f"mask for layer {self.name!r} must hold only 0 and 1")
-        self.mask.assign(mask)
-        self.kernel.assign(self.kernel * mask)
+        self.prunable()[0].assign(mask)
+
+    # -- the Compressible protocol --
+
+    def effective_weights(self):
+        """``{"kernel": kernel * mask, "bias": bias}`` (no ``"bias"`` without one)."""
+        out = {"kernel": self.masked_kernel}
+        if self.use_bias:
+            out["bias"] = tf.convert_to_tensor(self.bias)
+        return out
+
+    def prunable(self):
+        """One entry: the kernel and its mask, named after the layer."""
+        return [Prunable(self.name, self.kernel, self.mask)]
+
+    def size_bits(self) -> int:
+        """32 bits per remaining kernel entry (mask 1) and per bias entry. Not counted: the mask
+        itself (the positions of the remaining entries), the layer's configuration."""
+        bias = int(np.prod(self.bias.shape)) if self.use_bias else 0
+        return 32 * (int(np.count_nonzero(self.mask.numpy())) + bias)
+
+    def plain_layer(self):
+        config = self.get_config()
+        config.pop("mask", None)
+        return self._plain_class.from_config(config)
+
+    def plain_weights(self):
+        """``[kernel * mask, bias]`` (no bias without one): a plain layer's ``get_weights``."""
+        return [w.numpy() for w in self.effective_weights().values()]
+
+    def set_plain_weights(self, weights):
+        """Sets kernel (and bias) from a plain layer's weights; the mask marks the nonzero entries."""
+        expected = 2 if self.use_bias else 1
+        if len(weights) != expected:
+            raise ConfigError(f"layer {self.name!r} takes {expected} plain weights, not {len(weights)}")
+        self.kernel.assign(weights[0])
+        if self.use_bias:
+            self.bias.assign(weights[1])
+        self.set_mask((np.asarray(weights[0]) != 0).astype(np.float32))
 
     def _mask_config(self, config: dict) -> dict:
         config["kernel_constraint"] = keras.constraints.serialize(self._user_kernel_constraint)
@@ -107,6 +143,8 @@ class MaskedMixin:
 @keras.saving.register_keras_serializable(package="tfrobust")
 class MaskedDense(MaskedMixin, keras.layers.Dense):
     """``Dense`` whose kernel is multiplied by a binary mask. Accepts inputs of rank >= 2."""
+
+    _plain_class = keras.layers.Dense
 
     def __init__(self, units, mask=None, **kwargs):
         super().__init__(units, **kwargs)
@@ -136,6 +174,8 @@ class MaskedDense(MaskedMixin, keras.layers.Dense):
 @keras.saving.register_keras_serializable(package="tfrobust")
 class MaskedConv2D(MaskedMixin, keras.layers.Conv2D):
     """``Conv2D`` whose kernel is multiplied by a binary mask."""
+
+    _plain_class = keras.layers.Conv2D
 
     def __init__(self, filters, kernel_size, mask=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)

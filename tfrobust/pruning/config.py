@@ -1,23 +1,25 @@
 """The lottery-ticket configuration: reset strategy, rounds, rates, and the training of each round.
 
 Field names are the flag names of ``runs.lottery``; the training settings of every round are a
-:class:`~tfrobust.training.config.TrainConfig`. The experiment id hashes both.
+:class:`~tfrobust.training.config.TrainConfig`. The run id hashes the changed fields of both.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Dict, Optional, Tuple
 
+from tfrobust.config import Config
+from tfrobust.config import field as _f
 from tfrobust.errors import ConfigError
-from tfrobust.training.config import TrainConfig, _f
+from tfrobust.training.config import TrainConfig
 
 RESETS = ("reinit_orig", "reinit_rand", "reinit_none", "no_pruning")
 ORIG_SOURCES = ("init", "trained")
 
 
 @dataclasses.dataclass(frozen=True)
-class LotteryConfig:
-    experiment: str = _f("reinit_orig", "Reset strategy after each pruning step: reinit_orig (rewind to "
+class LotteryConfig(Config):
+    reset: str = _f("reinit_orig", "Reset strategy after each pruning step: reinit_orig (rewind to "
                                         "the initial weights, or to --rewind_iter), reinit_rand (a fresh "
                                         "draw), reinit_none (keep training), or no_pruning (baseline).")
     trials: int = _f(10, "Independent trials (seeds seed, seed+1, ...).")
@@ -31,14 +33,12 @@ class LotteryConfig:
     rewind_iter: int = _f(0, "reinit_orig: rewind to the weights after this many iterations of round 0.")
     orig_reset_source: str = _f("init", "reinit_orig rewinds to: init (the paper) or trained (the "
                                         "reference code's quirk: round 0's trained weights).")
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    train: TrainConfig = _f(TrainConfig, "The training of every round.")
 
     def __post_init__(self):
-        def bad(flag, allowed):
-            raise ConfigError(f"--{flag}={getattr(self, flag)!r} is not allowed; {allowed}")
-
-        if self.experiment not in RESETS:
-            bad("experiment", f"allowed: {', '.join(RESETS)}")
+        bad = self.bad
+        if self.reset not in RESETS:
+            bad("reset", f"allowed: {', '.join(RESETS)}")
         if self.orig_reset_source not in ORIG_SOURCES:
             bad("orig_reset_source", f"allowed: {', '.join(ORIG_SOURCES)}")
         for name in ("trials", "prune_iters"):
@@ -50,12 +50,12 @@ class LotteryConfig:
         self.layer_rate_overrides()  # validates
         if not 0 <= self.rewind_iter <= self.train.train_iters:
             bad("rewind_iter", f"it must be in [0, --train_iters={self.train.train_iters}]")
-        if self.rewind_iter and (self.experiment != "reinit_orig" or self.orig_reset_source != "init"):
-            bad("rewind_iter", "only --experiment=reinit_orig with --orig_reset_source=init rewinds")
+        if self.rewind_iter and (self.reset != "reinit_orig" or self.orig_reset_source != "init"):
+            bad("rewind_iter", "only --reset=reinit_orig with --orig_reset_source=init rewinds")
 
     @property
     def rounds(self) -> int:
-        return 1 if self.experiment == "no_pruning" else self.prune_iters
+        return 1 if self.reset == "no_pruning" else self.prune_iters
 
     def layer_rate_overrides(self) -> Dict[str, float]:
         out = {}
@@ -75,18 +75,11 @@ class LotteryConfig:
     def global_rate(self) -> Optional[float]:
         return self.global_prune_rate or None
 
-    def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "train"}
-        out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-        out["train"] = self.train.to_dict()
-        return out
-
     @classmethod
-    def from_dict(cls, values: dict) -> "LotteryConfig":
+    def migrate(cls, values: dict) -> dict:
+        """Config dicts written before the reset strategy was renamed from ``experiment``."""
         values = dict(values)
-        train = TrainConfig.from_dict(values.pop("train", {}))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown lottery settings: {', '.join(unknown)}")
-        return cls(train=train, **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        if "experiment" in values:
+            values["reset"] = values.pop("experiment")
+        return values
+

@@ -1,74 +1,24 @@
-"""Interop with plain Keras and tensorflow-model-optimization (tfmot).
+"""Interop with tensorflow-model-optimization (tfmot).
 
-    plain = export_plain(model)                 # Dense/Conv2D layers, masks folded into the kernels
-    masked = from_plain(plain)                  # back: masks = (kernel != 0)
     pruned = tfmot_prune(model, {"hidden_1": 0.5, ...}, dataset)   # tfmot's prune_low_magnitude
                                                 # with ConstantSparsity, then strip_pruning
+    masked = from_plain(pruned)                 # back: masks = (kernel != 0)
 
-``export_plain`` gives a model any Keras tool can load without tfrobust. ``tfmot_prune`` produces a
-target sparsity per layer through tfmot, to compare with :func:`~tfrobust.pruning.prune_masks`; its
-result (tfmot's ``strip_pruning`` output) converts back with ``from_plain``.
+``tfmot_prune`` produces a target sparsity per layer through tfmot, to compare with
+:func:`~tfrobust.pruning.prune_masks`. The plain-Keras conversion (``export_plain``, ``from_plain``,
+``sparsity``) lives in :mod:`tfrobust.layers.plain` and is re-exported here.
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional
+from typing import Mapping, Optional
 
-import numpy as np
 import tf_keras as keras
 
 from tfrobust.errors import ConfigError
-from tfrobust.layers import MaskedConv2D, MaskedDense, masked_layers
+from tfrobust.layers.compressible import compressible_layers
+from tfrobust.layers.plain import export_plain, from_plain, sparsity
 
-_TO_PLAIN = {MaskedDense: keras.layers.Dense, MaskedConv2D: keras.layers.Conv2D}
-_TO_MASKED = {keras.layers.Dense: MaskedDense, keras.layers.Conv2D: MaskedConv2D}
-
-
-def _convert(model: keras.Model, table, kernel_of) -> keras.Model:
-    """Clones ``model`` replacing layers by type (``table``), then copies weights; ``kernel_of(old
-    layer)`` gives the kernel a converted layer receives."""
-    def clone(layer):
-        config = layer.get_config()
-        target = table.get(type(layer))
-        if target is None:
-            return layer.__class__.from_config(config)
-        config.pop("mask", None)
-        return target.from_config(config)
-
-    if not getattr(model, "_is_graph_network", False):
-        raise ConfigError(f"{model.name!r} is not a functional or sequential Keras model; cannot convert it")
-    new = keras.models.clone_model(model, clone_function=clone)
-    for old_layer, new_layer in zip(model.layers, new.layers):
-        if type(old_layer) in table:
-            new_layer.kernel.assign(kernel_of(old_layer))
-            if old_layer.use_bias:
-                new_layer.bias.assign(old_layer.bias)
-            if table is _TO_MASKED:
-                new_layer.set_mask((new_layer.kernel.numpy() != 0).astype(np.float32))
-        else:
-            new_layer.set_weights(old_layer.get_weights())
-    return new
-
-
-def export_plain(model: keras.Model) -> keras.Model:
-    """A copy of ``model`` with plain ``Dense``/``Conv2D`` layers whose kernels are kernel * mask."""
-    return _convert(model, _TO_PLAIN, lambda layer: layer.kernel.numpy() * layer.mask.numpy())
-
-
-def from_plain(model: keras.Model) -> keras.Model:
-    """A copy of a plain model with masked layers whose masks mark the nonzero kernel entries."""
-    return _convert(model, _TO_MASKED, lambda layer: layer.kernel.numpy())
-
-
-def sparsity(model: keras.Model) -> Dict[str, float]:
-    """Fraction of zero kernel entries of every Dense/Conv2D (masked or not) layer."""
-    out = {}
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D)):
-            kernel = layer.kernel.numpy()
-            if hasattr(layer, "mask"):
-                kernel = kernel * layer.mask.numpy()
-            out[layer.name] = float(np.mean(kernel == 0))
-    return out
+__all__ = ["export_plain", "from_plain", "sparsity", "tfmot_prune"]
 
 
 def tfmot_prune(model: keras.Model, targets: Mapping[str, float], dataset=None, steps: int = 1,
@@ -79,7 +29,7 @@ def tfmot_prune(model: keras.Model, targets: Mapping[str, float], dataset=None, 
     ``strip_pruning`` output: a plain Keras model."""
     import tensorflow_model_optimization as tfmot
 
-    plain = export_plain(model) if masked_layers(model) else model
+    plain = export_plain(model) if compressible_layers(model) else model
     names = {layer.name for layer in plain.layers}
     unknown = sorted(set(targets) - names)
     if unknown:

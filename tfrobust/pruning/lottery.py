@@ -6,7 +6,7 @@ survivors (:data:`~tfrobust.pruning.config.RESETS`) and trains again, for ``prun
 Every round is one :class:`~tfrobust.training.Trainer` run, so it evaluates, checkpoints, writes
 TensorBoard events and resumes like any training run. The layout::
 
-    <base_dir>/<experiment>/<id>/config.json          the LotteryConfig
+    <base_dir>/<reset>/<id>/config.json               the LotteryConfig
                                  results.json         one record per (trial, round); written last
                                  trial_<t>/rewind.npz  the weights reinit_orig rewinds to
                                  trial_<t>/round_<rr>/ a training run directory, plus
@@ -22,15 +22,15 @@ import os
 import time
 from typing import Callable, Dict, List, Optional
 
-from tfrobust import distribute, models
+from tfrobust import build
 from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir
 from tfrobust.io import load_arrays, save_arrays_atomic
-from tfrobust.layers import masked_layers, set_masks
+from tfrobust.layers import get_masks, set_masks
 from tfrobust.pruning.config import LotteryConfig
 from tfrobust.pruning.magnitude import layer_rates, prune_masks
 from tfrobust.training.hooks import Hook
-from tfrobust.training.loop import Trainer, load_splits, make_attacks, model_spec
+from tfrobust.training.loop import Trainer
 
 
 def fresh_seed(seed: int, round_index: int) -> int:
@@ -55,7 +55,7 @@ class _RoundHook(Hook):
         masks = s.load(self.trial, self.round - 1, "next_masks.npz")
         weights = s.reset_weights(trainer, self.trial, self.round)
         model.set_weights(weights)
-        set_masks(model, dict(zip([layer.name for layer in masked_layers(model)], masks)))
+        set_masks(model, dict(zip(get_masks(model), masks)))  # saved in the order of get_masks
 
     def after_step(self, trainer, step: int) -> None:
         if self.round == 0 and step == self.search.config.rewind_iter:
@@ -77,12 +77,9 @@ class LotterySearch:
         self.config = config
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
-        self.root = RunDir(base_dir, config.experiment, config.to_dict())
-        t = config.train
-        self.model_name, self.model_options = model_spec(t)
-        self.strategy = distribute.make_strategy(t.strategy, t.devices)
-        self.chief = distribute.is_chief(self.strategy)
-        self.splits = load_splits(t, data_dir)
+        self.setup = build.build(config.train, data_dir)
+        self.chief = self.setup.chief
+        self.root = RunDir.for_config(base_dir, config.reset, config, self.progress)
         self._memory: Dict[str, list] = {}  # what this process saved: workers need not read files
 
     # ---- the state rounds hand to each other ---------------------------------------------
@@ -113,23 +110,18 @@ class LotterySearch:
 
     def reset_weights(self, trainer, trial: int, round_index: int) -> list:
         c = self.config
-        if c.experiment == "reinit_orig":
+        if c.reset == "reinit_orig":
             if c.orig_reset_source == "trained":
                 return self.load(trial, 0, "trained.npz")
             return self.load(trial, None, "rewind.npz")
-        if c.experiment == "reinit_rand":
-            fresh = models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
-                                       seed=fresh_seed(trainer.config.seed, round_index), **self.model_options)
-            return fresh.get_weights()
+        if c.reset == "reinit_rand":
+            return self.setup.new_model(seed=fresh_seed(trainer.config.seed, round_index)).get_weights()
         return self.load(trial, round_index - 1, "trained.npz")  # reinit_none
 
     # ---- running -------------------------------------------------------------------------
     def check(self) -> None:
-        """Builds the model and the attacks once: a bad spec or layer name fails before anything is
-        written."""
-        make_attacks(self.config.train)
-        model = models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
-                                   seed=self.config.train.seed, **self.model_options)
+        """Builds the model once: a bad spec or layer name fails before anything is written."""
+        model = self.setup.new_model()
         c = self.config
         if c.global_rate is None:
             self.rates = layer_rates(model, c.prune_rate, c.output_prune_rate, c.layer_rate_overrides(),
@@ -162,11 +154,11 @@ class LotterySearch:
 
     def run_round(self, trial: int, r: int) -> Dict:
         c = self.config
-        train = dataclasses.replace(c.train, seed=c.train.seed + trial, experiment=c.experiment)
+        train = dataclasses.replace(c.train, seed=c.train.seed + trial, experiment=c.reset)
         label = f"[trial {trial + 1}/{c.trials} round {r + 1}/{c.rounds}]"
-        trainer = Trainer(train, base_dir=None, hooks=[_RoundHook(self, trial, r)],
-                          progress=lambda text: self.progress(f"{label} {text}"), log_every=self.log_every,
-                          run_path=self.path(trial, r), splits=self.splits, strategy=self.strategy)
+        trainer = Trainer(self.setup.with_config(train), RunDir(self.path(trial, r), train),
+                          hooks=[_RoundHook(self, trial, r)], log_every=self.log_every,
+                          progress=lambda text: self.progress(f"{label} {text}"))
         results = trainer.run()
         record = round_record(trainer.run_dir.read_metrics(), results)
         record.update(trial=trial, round=r)

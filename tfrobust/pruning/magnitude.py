@@ -5,8 +5,12 @@ weights removes exactly ``round(0.2 * 800) = 160`` more (ties broken by position
 deterministic). Masks only ever shrink.
 
     rates = layer_rates(model, rate=0.2, output_rate=0.1)     # the lottery document's rates
-    masks = prune_masks(model, rates)                          # layer name -> new 0/1 mask
+    masks = prune_masks(model, rates)                          # mask name -> new 0/1 mask
     masks = prune_masks(model, global_rate=0.2, skip=("output",))
+
+Weights and masks are read only through the compressible-layer protocol
+(:mod:`tfrobust.layers.compressible`): names are mask names (for masked layers, the layer name),
+and any layer whose ``prunable()`` lists variables is pruned, whatever its type.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from tfrobust.errors import ConfigError
-from tfrobust.layers import masked_layers
+from tfrobust.layers.compressible import prunable_variables
+from tfrobust.layers.masks import masked_layers, unknown_masks_error
 
 
 def _check_rate(rate: float, what: str) -> None:
@@ -25,17 +30,19 @@ def _check_rate(rate: float, what: str) -> None:
 
 def layer_rates(model, rate: float = 0.2, output_rate: Optional[float] = 0.1,
                 overrides: Mapping[str, float] = None, skip: Sequence[str] = ()) -> Dict[str, float]:
-    """Layer name -> pruning rate: ``rate`` for every masked layer, ``output_rate`` for the last one
-    (``None``: the same as the others), ``overrides`` by name, 0 for ``skip``. Unknown names fail."""
-    names = [layer.name for layer in masked_layers(model)]
+    """Mask name -> pruning rate: ``rate`` for every mask, ``output_rate`` for the masks of the last
+    masked layer (``None``: the same as the others), ``overrides`` by name, 0 for ``skip``. Unknown
+    names fail."""
+    names = [p.name for p in prunable_variables(model)]
     if not names:
         raise ConfigError(f"model {model.name!r} has no masked layers to prune")
-    unknown = sorted((set(overrides or {}) | set(skip)) - set(names))
+    unknown = (set(overrides or {}) | set(skip)) - set(names)
     if unknown:
-        raise ConfigError(f"no masked layer named {', '.join(map(repr, unknown))}; known: {', '.join(names)}")
+        raise unknown_masks_error(unknown, names)
     rates = {name: rate for name in names}
     if output_rate is not None:
-        rates[names[-1]] = output_rate
+        for p in masked_layers(model)[-1].prunable():
+            rates[p.name] = output_rate
     rates.update(overrides or {})
     for name in skip:
         rates[name] = 0.0
@@ -58,7 +65,7 @@ def prune_array(weights: np.ndarray, mask: np.ndarray, count: int) -> np.ndarray
 
 def prune_masks(model, rates: Optional[Mapping[str, float]] = None, global_rate: Optional[float] = None,
                 skip: Sequence[str] = ()) -> Dict[str, np.ndarray]:
-    """New masks (layer name -> float32 0/1 array) after one magnitude-pruning step.
+    """New masks (mask name -> float32 0/1 array) after one magnitude-pruning step.
 
     Either per-layer ``rates`` (see :func:`layer_rates`; layers not named keep their mask), or one
     ``global_rate`` over the remaining weights of all layers not in ``skip``: the smallest
@@ -66,13 +73,13 @@ def prune_masks(model, rates: Optional[Mapping[str, float]] = None, global_rate:
     """
     if (rates is None) == (global_rate is None):
         raise ConfigError("give either per-layer rates or a global rate, not both or neither")
-    layers = masked_layers(model)
-    kernels = {layer.name: layer.kernel.numpy() for layer in layers}
-    masks = {layer.name: layer.mask.numpy() for layer in layers}
+    entries = prunable_variables(model)
+    kernels = {p.name: p.variable.numpy() for p in entries}
+    masks = {p.name: p.mask.numpy() for p in entries}
     if rates is not None:
-        unknown = sorted(set(rates) - set(masks))
+        unknown = set(rates) - set(masks)
         if unknown:
-            raise ConfigError(f"no masked layer named {', '.join(map(repr, unknown))}; known: {', '.join(masks)}")
+            raise unknown_masks_error(unknown, masks)
         out = {}
         for name, mask in masks.items():
             rate = rates.get(name, 0.0)
@@ -80,9 +87,9 @@ def prune_masks(model, rates: Optional[Mapping[str, float]] = None, global_rate:
             out[name] = prune_array(kernels[name], mask, int(round(rate * np.count_nonzero(mask))))
         return out
     _check_rate(global_rate, "the global pruning rate")
-    unknown = sorted(set(skip) - set(masks))
+    unknown = set(skip) - set(masks)
     if unknown:
-        raise ConfigError(f"no masked layer named {', '.join(map(repr, unknown))}; known: {', '.join(masks)}")
+        raise unknown_masks_error(unknown, masks)
     pooled = [n for n in masks if n not in skip]
     sizes = [masks[n].size for n in pooled]
     all_weights = np.concatenate([kernels[n].reshape(-1) for n in pooled])

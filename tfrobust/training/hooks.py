@@ -1,12 +1,40 @@
-"""Hooks let later methods act at chosen points of training: prune, reset, ADMM updates, ...
+"""Hooks act at fixed points of training; the trainer only loops and calls them.
 
-Subclass :class:`Hook` and override what you need; each method receives the trainer (model,
-optimizer, config, run directory) and the iteration.
+A hook overrides what it needs; each method receives the trainer (``setup``, ``model``,
+``optimizer``, ``run_dir``, ``logs``) and the iteration:
+
+- ``state(trainer)``: named trackables (``tf.Variable``s, ...) saved in and restored from the
+  checkpoint with the model, so that a resumed run is exact (ADMM's Z, U and ρ; counters);
+- ``before_train(trainer, start_step)``: after build and restore, before the first step;
+- ``after_step(trainer, step)``: after optimizer step ``step`` (1-based); ``trainer.logs`` holds
+  the step's loss and the objective's metrics;
+- ``after_eval(trainer, step, record)``: at each evaluation point, in order; ``record`` starts as
+  ``{step, train_loss, learning_rate}`` and the standard :class:`Evaluation` fills it;
+- ``after_train(trainer)``: after the last step, before results.json is written.
+
+The standard hooks run in this order around the user's: :class:`Evaluation`, :class:`TensorBoard`,
+:class:`Progress`, the user's hooks, :class:`Checkpointing` (which writes the metrics line and
+then the checkpoint). The trainer takes a replacement for any of the first, second and last.
 """
 from __future__ import annotations
 
+import tempfile
+import time
+from typing import Callable, Dict, Optional
+
+import tensorflow as tf
+
+from tfrobust.errors import TfrobustError
+from tfrobust.evaluation import evaluate
+from tfrobust.layers import count_weights
+from tfrobust.training.optim import learning_rate_at
+
 
 class Hook:
+    def state(self, trainer) -> Dict[str, object]:
+        """Trackables to save in the checkpoint, by a name unique among the trainer's hooks."""
+        return {}
+
     def before_train(self, trainer, start_step: int) -> None:
         """After the model is built (and restored, when resuming), before the first step."""
 
@@ -14,7 +42,124 @@ class Hook:
         """After optimizer step ``step`` (1-based)."""
 
     def after_eval(self, trainer, step: int, record: dict) -> None:
-        """After the evaluation at ``step`` was recorded, before the checkpoint is saved."""
+        """At the evaluation point ``step``, in hook order; the checkpoint is saved last."""
 
     def after_train(self, trainer) -> None:
         """After the last step, before results.json is written."""
+
+
+class Evaluation(Hook):
+    """Accuracy and loss on validation and test, naturally and under the setup's evaluation
+    attacks (or ``attacks``); the remaining weights of each layer. Batch ``i`` of evaluation point
+    ``step`` is attacked with seed ``(seed * 1_000_003 + step, i)``."""
+
+    def __init__(self, attacks=None, splits=("valid", "test")):
+        self.attacks, self.splits = attacks, splits
+
+    def after_eval(self, trainer, step, record):
+        setup = trainer.setup
+        c = setup.config
+        record["weights"] = count_weights(trainer.model)
+        for split in self.splits:
+            dataset = getattr(setup.splits, split)
+            if dataset is not None:
+                attacks = setup.eval_attacks if self.attacks is None else self.attacks
+                record[split] = evaluate(trainer.model, dataset, attacks,
+                                         max_examples=c.eval_examples or None, seed=c.seed * 1_000_003 + step)
+
+
+class TensorBoard(Hook):
+    """Training loss, learning rate and the objective's metrics every ``trainer.log_every`` steps;
+    accuracies, losses and sparsity at each evaluation point. Events go to the run's ``tb/``."""
+
+    def before_train(self, trainer, start_step):
+        path = trainer.run_dir.tb_dir if trainer.setup.chief else tempfile.mkdtemp(prefix="tfrobust-tb-")
+        self.writer = tf.summary.create_file_writer(path)
+
+    def after_step(self, trainer, step):
+        if step % trainer.log_every and step != trainer.setup.config.train_iters:
+            return
+        with self.writer.as_default(step=step):
+            for name, value in trainer.logs.items():
+                tf.summary.scalar(f"train/{name}", float(value))
+            tf.summary.scalar("train/learning_rate", learning_rate_at(trainer.optimizer, step))
+
+    def after_eval(self, trainer, step, record):
+        with self.writer.as_default(step=step):
+            for split in ("valid", "test"):
+                for name, r in record.get(split, {}).items():
+                    tf.summary.scalar(f"{split}/{name}/accuracy", r["accuracy"])
+                    tf.summary.scalar(f"{split}/{name}/loss", r["loss"])
+            for name, counts in record.get("weights", {}).items():
+                tf.summary.scalar(f"sparsity/{name}", 1.0 - counts["fraction"])
+
+    def after_train(self, trainer):
+        self.writer.flush()
+
+
+class Progress(Hook):
+    """A line every ``trainer.log_every`` steps: loss, images per second, the last evaluation."""
+
+    def __init__(self, say: Optional[Callable[[str], None]]):
+        self.say = say or (lambda text: None)
+        self.last_eval = ""
+
+    def before_train(self, trainer, start_step):
+        self.t0, self.images = time.time(), 0
+
+    def after_step(self, trainer, step):
+        self.images += trainer.setup.config.batch_size
+        total = trainer.setup.config.train_iters
+        if step % trainer.log_every == 0 or step == total:
+            rate = self.images / max(time.time() - self.t0, 1e-9)
+            self.say(f"iter {step}/{total}  loss {trainer.logs['loss']:.4f}  {rate:.0f} img/s"
+                     + (f"  | last eval: {self.last_eval}" if self.last_eval else ""))
+
+    def after_eval(self, trainer, step, record):
+        split = "valid" if "valid" in record else "test"
+        if split in record:
+            accs = ", ".join(f"{name} {r['accuracy']:.3f}" for name, r in record[split].items())
+            self.last_eval = f"{split} acc: {accs}"
+
+
+class Checkpointing(Hook):
+    """Restores the latest checkpoint of the run (model, optimizer, iteration and every hook's
+    ``state``), and at each evaluation point appends the record to metrics.jsonl, then saves.
+
+    On restore, metrics lines after the restored iteration are dropped: they were written after
+    the last checkpoint by a run that was killed before it could save."""
+
+    def __init__(self, max_to_keep: int = 2):
+        self.max_to_keep = max_to_keep
+
+    def restore(self, trainer) -> int:
+        """Builds the checkpoint and restores the latest one; returns the iteration reached."""
+        objects = {"model": trainer.model, "optimizer": trainer.optimizer, "iteration": trainer.iteration}
+        for hook in trainer.hooks:
+            for name, trackable in hook.state(trainer).items():
+                if name in objects:
+                    raise ValueError(f"two hooks save state named {name!r}")
+                objects[name] = trackable
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        chief = trainer.setup.chief
+        directory = trainer.run_dir.checkpoint_dir if chief else tempfile.mkdtemp(prefix="tfrobust-worker-")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep)
+        start = 0
+        if self.manager.latest_checkpoint:
+            status = self.checkpoint.restore(self.manager.latest_checkpoint)
+            try:
+                status.assert_existing_objects_matched()
+            except AssertionError as e:
+                raise TfrobustError(
+                    f"{self.manager.latest_checkpoint} does not hold this run's state ({objects and ', '.join(objects)}): "
+                    f"it was saved with another model or other hooks; rerun with --force to start over "
+                    f"({str(e).splitlines()[0][:200]})") from None
+            start = int(trainer.iteration.numpy())
+        if chief:
+            trainer.run_dir.truncate_metrics(start)
+        return start
+
+    def after_eval(self, trainer, step, record):
+        if trainer.setup.chief:
+            trainer.run_dir.append_metrics(record)
+        self.manager.save(checkpoint_number=step)

@@ -1,5 +1,6 @@
 """Optimizers (Adam, SGD with momentum / Nesterov, each with weight decay) and learning-rate
-schedules (constant, piecewise, cosine, cyclic), counted in iterations."""
+schedules (constant, piecewise, cosine, cyclic), counted in iterations, in two registries keyed by
+the names ``--optimizer`` and ``--schedule`` take."""
 from __future__ import annotations
 
 import math
@@ -7,7 +8,10 @@ import math
 import tensorflow as tf
 import tf_keras as keras
 
-from tfrobust.training.config import TrainConfig
+from tfrobust.registry import Registry
+
+OPTIMIZERS: Registry = Registry("optimizer")
+SCHEDULES: Registry = Registry("schedule")
 
 
 class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
@@ -24,25 +28,48 @@ class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         return {"low": self.low, "high": self.high, "period": self.period}
 
 
-def make_schedule(config: TrainConfig):
-    lr = config.learning_rate
-    if config.schedule == "constant":
-        return lr
-    if config.schedule == "piecewise":
-        values = [lr] + [lr * f for f in config.lr_factors]
-        return keras.optimizers.schedules.PiecewiseConstantDecay(list(config.lr_boundaries), values)
-    if config.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(lr, config.train_iters, alpha=config.min_lr_factor)
-    return CyclicLR(lr * config.min_lr_factor, lr, config.cycle_iters)
+@SCHEDULES.register("constant")
+def _constant(config):
+    return config.learning_rate
 
 
-def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    schedule = make_schedule(config)
-    wd = config.weight_decay or None
-    if config.optimizer == "adam":
-        cls = keras.optimizers.AdamW if wd else keras.optimizers.Adam
-        return cls(schedule, weight_decay=wd) if wd else cls(schedule)
-    return keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov, weight_decay=wd)
+@SCHEDULES.register("piecewise")
+def _piecewise(config):
+    values = [config.learning_rate] + [config.learning_rate * f for f in config.lr_factors]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(list(config.lr_boundaries), values)
+
+
+@SCHEDULES.register("cosine")
+def _cosine(config):
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.train_iters,
+                                                  alpha=config.min_lr_factor)
+
+
+@SCHEDULES.register("cyclic")
+def _cyclic(config):
+    return CyclicLR(config.learning_rate * config.min_lr_factor, config.learning_rate, config.cycle_iters)
+
+
+@OPTIMIZERS.register("adam")
+def _adam(config, schedule):
+    if config.weight_decay:
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(schedule)
+
+
+@OPTIMIZERS.register("sgd")
+def _sgd(config, schedule):
+    return keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov,
+                                weight_decay=config.weight_decay or None)
+
+
+def make_schedule(config):
+    """The learning rate (a float or a schedule of the iteration) of a TrainConfig."""
+    return SCHEDULES.get(config.schedule)(config)
+
+
+def make_optimizer(config) -> keras.optimizers.Optimizer:
+    return OPTIMIZERS.get(config.optimizer)(config, make_schedule(config))
 
 
 def learning_rate_at(optimizer, step: int) -> float:

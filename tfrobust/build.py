@@ -1,0 +1,108 @@
+"""The build step: the one place that turns a :class:`~tfrobust.training.TrainConfig` into objects.
+
+    setup = build(config, data_dir)          # strategy, splits, model factory, objective, attacks
+    model = setup.new_model()                # in the strategy's scope
+    other = setup.with_config(replace(config, seed=1))   # same strategy and data, new objects
+
+Every spec (model, dataset, objective, attacks) is parsed here, once. :func:`check` parses them
+without loading data or making a strategy, so a command line can fail on a bad flag before
+anything slow or anything written. An error names the flag (``--attack=pgd:eps=-1: ...``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+from tfrobust import attacks, distribute, models
+from tfrobust.errors import ConfigError
+from tfrobust.spec import parse_flag_spec
+from tfrobust.training import regularizers
+from tfrobust.training.config import OBJECTIVE_RESERVED, TrainConfig
+from tfrobust.training.objectives import OBJECTIVES, Objective
+
+MODEL_RESERVED = ("input_shape", "num_classes", "seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Parts:
+    """What a config's specs parse into, before data and devices: checked, not yet placed."""
+
+    model_name: str
+    model_options: dict
+    train_attack: attacks.Attack
+    eval_attacks: Dict[str, attacks.Attack]
+    objective: Objective
+    regularizers: Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup(Parts):
+    """Everything a run needs besides its run directory; :class:`~tfrobust.training.Trainer` loops
+    over it."""
+
+    config: TrainConfig = None
+    strategy: object = None
+    splits: object = None
+
+    @property
+    def chief(self) -> bool:
+        return distribute.is_chief(self.strategy)
+
+    def new_model(self, seed: Optional[int] = None):
+        """A fresh model of the config (initialiser seed ``seed``, default the config's), built in
+        the strategy's scope."""
+        with self.strategy.scope():
+            return models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
+                                      seed=self.config.seed if seed is None else seed, **self.model_options)
+
+    def with_config(self, config: TrainConfig) -> "Setup":
+        """The setup of ``config`` on this strategy and these splits (which must fit ``config``)."""
+        same = ("dataset", "valid_size", "batch_size", "eval_batch_size", "strategy", "devices")
+        changed = [name for name in same if getattr(config, name) != getattr(self.config, name)]
+        if changed:
+            raise ConfigError(f"with_config cannot change {', '.join(changed)}: build a new setup")
+        return build(config, strategy=self.strategy, splits=self.splits)
+
+
+def _objective(config: TrainConfig, attack: attacks.Attack, num_classes: int) -> Objective:
+    name, options = parse_flag_spec("objective", config.objective, OBJECTIVES, reserved=OBJECTIVE_RESERVED)
+    cls = OBJECTIVES.get(name)
+    try:
+        return cls(attack=attack if cls.uses_attack else None, label_smoothing=config.label_smoothing,
+                   num_classes=num_classes, **options)
+    except ConfigError as e:
+        raise ConfigError(f"--objective={config.objective}: {e}") from None
+
+
+def check(config: TrainConfig, num_classes: int = 10) -> Parts:
+    """Parses every spec of ``config`` into objects; no data, no devices, nothing written."""
+    model_name, model_options = parse_flag_spec("model", config.model, models.MODELS, reserved=MODEL_RESERVED)
+    labels = {"predicted_labels": True} if config.predicted_labels else {}
+    train_attack = attacks.with_options(attacks.from_spec(config.attack, "attack", training=True), **labels)
+    flag = "eval_attacks" if config.eval_attacks else "attack"
+    evaluation = {}
+    for spec in config.evaluation_attacks:
+        attack = attacks.with_options(attacks.from_spec(spec, flag), **labels)
+        evaluation[attack.label] = attack
+    return Parts(model_name, model_options, train_attack, evaluation,
+                 _objective(config, train_attack, num_classes), tuple(regularizers.from_config(config)))
+
+
+def load_splits(config: TrainConfig, data_dir: Optional[str] = None):
+    """The train / valid / test pipelines of ``--dataset`` with the config's sizes and seed."""
+    from tfrobust import data
+
+    name, options = parse_flag_spec("dataset", config.dataset, data.DATASETS, reserved=("data_dir",))
+    return data.load(name, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
+                     valid_size=config.valid_size, seed=config.seed, data_dir=data_dir, **options)
+
+
+def build(config: TrainConfig, data_dir: Optional[str] = None, strategy=None, splits=None) -> Setup:
+    """The :class:`Setup` of ``config``. ``strategy`` and ``splits`` reuse what a driver already
+    has (a MultiWorkerMirroredStrategy can be made only once per process)."""
+    parts = check(config)
+    strategy = strategy or distribute.make_strategy(config.strategy, config.devices)
+    splits = splits or load_splits(config, data_dir)
+    objective = dataclasses.replace(parts.objective, num_classes=splits.num_classes)
+    fields = {f.name: getattr(parts, f.name) for f in dataclasses.fields(Parts)}
+    return Setup(**{**fields, "objective": objective}, config=config, strategy=strategy, splits=splits)
