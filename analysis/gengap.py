@@ -17,7 +17,9 @@ from collections import defaultdict
 from typing import Dict, List, Optional
 
 from analysis import tables
+from analysis.figures import pyplot, save_figure
 from tfrobust.io import write_text_atomic
+from tfrobust.theory.settings import SETTINGS
 
 SOURCE_NAMES = {"monte_carlo": "Monte Carlo", "exact": "exact", "exact_horizon": "exact, long horizon"}
 
@@ -64,21 +66,6 @@ def _label(tau, eps) -> str:
     return (f"tau={tau:g}, " if tau is not None else "") + f"eps={eps:g}"
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str) -> None:
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), "." + os.path.basename(path) + ".tmp.png")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    os.replace(tmp, path)
-
-
 def _finite_rows(rows):
     return [r for r in rows if r["std_mean_finite"] != 0]
 
@@ -86,7 +73,7 @@ def _finite_rows(rows):
 def plot_losses(curves: List[Dict], setting: str, path: str) -> None:
     """Test loss against n: the standard model (per tau) and the robust model per eps; Monte Carlo
     with +-1 SE bars, the exact expectation (where known) dashed beside it."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = _curves_by_key(curves)
     colours = plt.cm.viridis([i / max(1, len(groups) - 1) for i in range(len(groups))])
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -109,13 +96,12 @@ def plot_losses(curves: List[Dict], setting: str, path: str) -> None:
         if rows[0]["exact_loss_rob"] is not None:
             ax.plot(n, [r["exact_loss_rob"] for r in rows], color=colour, ls="--", lw=1)
     _decorate(ax, curves, setting, "natural test loss")
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=130, bbox_inches="tight")
 
 
 def plot_gaps(curves: List[Dict], shapes: List[Dict], setting: str, path: str) -> None:
     """Gap (robust minus standard test loss) against n per eps; peaks marked."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = {k: v for k, v in _curves_by_key(curves).items() if k[1] != 0}
     colours = plt.cm.viridis([i / max(1, len(groups) - 1) for i in range(len(groups))])
     peaks = {(s["tau"], s["eps"], s["source"]): s for s in shapes}
@@ -133,8 +119,7 @@ def plot_gaps(curves: List[Dict], shapes: List[Dict], setting: str, path: str) -
             ax.plot([shape["peak_n"]], [shape["peak_gap"]], marker="*", ms=11, color=colour, mec="k")
     ax.axhline(0.0, color="grey", lw=0.5)
     _decorate(ax, curves, setting, "gap = loss(robust) - loss(standard)")
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=130, bbox_inches="tight")
 
 
 def _decorate(ax, curves, setting, ylabel):
@@ -225,7 +210,7 @@ def summary_markdown(curves: List[Dict], shapes: List[Dict], record: Dict) -> st
     setting = config["setting"]
     n = sorted({r["n"] for r in curves})
     out = [f"# Cross-generalization gap: {setting}", ""]
-    params = {k: config[k] for k in _PARAMS[setting]}
+    params = {k: config[k] for k in SETTINGS.get(setting).options}
     out.append(f"Model: {setting} ({', '.join(f'{k}={v}' for k, v in params.items())}, d={config['dim']}); "
                f"eps = {', '.join(f'{e:g}' for e in config['eps'])}; n = {n[0]}..{n[-1]} "
                f"({len(n)} sizes); {config['reps']:,} repetitions; seed {config['seed']}.")
@@ -244,11 +229,8 @@ def summary_markdown(curves: List[Dict], shapes: List[Dict], record: Dict) -> st
         out.append(f"n = {', '.join(map(str, hidden))}: the least-squares model's expected test loss is "
                    "infinite (inverse chi-square moment), so its Monte Carlo mean there does not "
                    "converge; those n are left out of the plots and of the shape analysis.")
-    if setting == "bernoulli":
-        out.append("Bernoulli data put m_j = mean(y x_j) on the lattice {-1, -1 + 2/n, ..., 1}: "
-                   "|m_j| = eps happens with positive probability and is a tie (any w_j in "
-                   "[0, W] sign(m_j) is optimal; the rule takes 0), and m_j = 0 is possible only "
-                   "for even n. Hence the curves zigzag with the parity of n.")
+    if SETTINGS.get(setting).note:
+        out.append(SETTINGS.get(setting).note)
     out += ["", "## The gap per eps", ""]
     out += [f"- {line}" for line in statements(shapes)]
     out += ["", "## Shapes by source", ""]
@@ -270,14 +252,6 @@ def summary_markdown(curves: List[Dict], shapes: List[Dict], record: Dict) -> st
     out += ["", "Regimes are decided with a 3-standard-error test on the paired Monte Carlo "
             "differences (peak vs first and last n), or exactly for the exact curves.", ""]
     return "\n".join(out)
-
-
-_PARAMS = {
-    "gaussian": ("mu", "sigma", "W"),
-    "bernoulli": ("tau", "W"),
-    "gaussian_regression": ("x_std", "noise_std", "w_star", "solver"),
-    "poisson_regression": ("poisson_rate", "poisson_shift", "noise_std", "w_star", "solver"),
-}
 
 
 def render(output_dir: str, setting: str) -> Dict[str, str]:

@@ -18,10 +18,10 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks import common
+from tfrobust.theory.settings import SETTINGS
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("setting", "gaussian", ["gaussian", "bernoulli", "gaussian_regression",
-                                          "poisson_regression"], "Which figure's grid to time.")
+flags.DEFINE_enum("setting", "gaussian", SETTINGS.names(), "Which figure's grid to time.")
 flags.DEFINE_integer("reps", 100_000, "Monte Carlo repetitions of the timed tfrobust run.", lower_bound=1)
 flags.DEFINE_integer("ref_reps", 300, "Repetitions actually run by the loop references.", lower_bound=1)
 flags.DEFINE_integer("repeats", 3, "Timed tfrobust runs (median reported).", lower_bound=1)
@@ -29,10 +29,8 @@ flags.DEFINE_integer("repeats", 3, "Timed tfrobust runs (median reported).", low
 
 def loop_closed_form(dist, n_list, eps_list, reps, seed=0):
     """One fit per (eps, n, repetition) with NumPy; returns the mean gap (for a sanity check)."""
-    from tfrobust.theory.distributions import BernoulliClassification, GaussianClassification
-
     rng = np.random.default_rng(seed)
-    classification = isinstance(dist, (GaussianClassification, BernoulliClassification))
+    classification = dist.kind == "classification"
     total = np.zeros((len(eps_list), len(n_list)))
     for _ in range(reps):
         for k, n in enumerate(n_list):

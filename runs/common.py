@@ -10,6 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 flags.DEFINE_bool("quiet", False, "Print only the final results, no progress lines.")
+flags.disclaim_key_flags()  # flags define_config_flags makes belong to the command that asks: its --help lists them
 
 
 def run(main) -> None:

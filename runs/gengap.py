@@ -9,9 +9,14 @@ Writes, for setting S, into --output_dir: S_curves.csv (test losses and gap per 
 standard errors and exact values), S_shapes.csv (regime and peak of each gap curve), S_run.json
 (config, timings), S_loss.png, S_gap.png and S_summary.md; prints one line per eps: whether the gap
 keeps increasing or increases and then decreases, and where it peaks.
+
+Every flag but --n_max and --output_dir is a field of ``GapConfig`` (tfrobust/theory/config.py),
+with its help text there; --eps, --n and --tau default to the setting's paper grid
+(tfrobust/theory/settings.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -19,31 +24,16 @@ import time
 from absl import flags
 
 from runs import common
-from tfrobust.theory.config import HELP, PAPER, SETTING_OPTIONS, SETTINGS
+from tfrobust.theory.config import GapConfig
+from tfrobust.theory.settings import SETTINGS
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("setting", None, HELP["setting"])
-flags.DEFINE_list("eps", None, HELP["eps"] + " (default: the paper's grid for --setting)")
-flags.DEFINE_list("tau", None, HELP["tau"] + " (default for bernoulli: 0.1,0.2,0.5,0.7)")
-flags.DEFINE_list("n", None, HELP["n"])
+common.define_config_flags(GapConfig)  # one flag per field, with its help text
 flags.DEFINE_integer("n_max", None, "training-set sizes 1..n_max (default: the paper's range)")
-flags.DEFINE_integer("reps", 100_000, HELP["reps"])
-flags.DEFINE_integer("seed", 0, HELP["seed"])
-flags.DEFINE_integer("dim", 1, HELP["dim"])
-flags.DEFINE_list("mu", ["1"], HELP["mu"])
-flags.DEFINE_list("sigma", ["2"], HELP["sigma"])
-flags.DEFINE_float("W", 1.0, HELP["W"])
-flags.DEFINE_float("x_std", 1.0, HELP["x_std"])
-flags.DEFINE_float("noise_std", 1.0, HELP["noise_std"])
-flags.DEFINE_list("w_star", ["1"], HELP["w_star"])
-flags.DEFINE_float("poisson_rate", 5.0, HELP["poisson_rate"])
-flags.DEFINE_float("poisson_shift", 1.0, HELP["poisson_shift"])
-flags.DEFINE_string("solver", "auto", HELP["solver"])
-flags.DEFINE_integer("exact_horizon", 100_000, HELP["exact_horizon"])
 flags.DEFINE_string("output_dir", None, "directory for the CSV, PNG, JSON and markdown files")
 
-MODEL_FLAGS = ("tau", "mu", "sigma", "W", "x_std", "noise_std", "w_star", "poisson_rate",
-               "poisson_shift", "solver")
+# the options that describe a data model: a flag for another setting's model is a mistake
+MODEL_FLAGS = tuple(f.name for f in dataclasses.fields(GapConfig) if SETTINGS.users(f.name))
 
 
 def _numbers(flag: str, values, kind=float):
@@ -59,42 +49,41 @@ def _numbers(flag: str, values, kind=float):
     return tuple(out)
 
 
-def build_config():
+def _flag_values(paper) -> dict:
+    """GapConfig's field -> the flag's value, or the setting's paper value where the flag is absent."""
+    values = {}
+    for f in dataclasses.fields(GapConfig):
+        if not FLAGS[f.name].present and f.name in paper:
+            values[f.name] = paper[f.name]
+        elif isinstance(f.default, tuple):  # a list flag
+            values[f.name] = _numbers(f.name, FLAGS[f.name].value, int if "int" in str(f.type) else float)
+        else:
+            values[f.name] = FLAGS[f.name].value
+    return values
+
+
+def config_from_flags():
     """Flags -> a validated ``GapConfig``; a bad flag is a ConfigError naming it."""
     from tfrobust.errors import ConfigError
-    from tfrobust.theory.config import GapConfig
 
     setting = FLAGS.setting
     if setting not in SETTINGS:
-        raise ConfigError(f"--setting={setting} is not allowed; allowed: {', '.join(SETTINGS)}")
+        raise ConfigError(f"--setting={setting} is not allowed; allowed: {', '.join(SETTINGS.names())}")
     for name in MODEL_FLAGS:
-        if FLAGS[name].present and name not in SETTING_OPTIONS[setting]:
-            users = [s for s in SETTINGS if name in SETTING_OPTIONS[s]]
+        if FLAGS[name].present and name not in SETTINGS.get(setting).options:
             raise ConfigError(f"--{name} does not apply to --setting={setting}; "
-                              f"it applies to: {', '.join(users)}")
+                              f"it applies to: {', '.join(SETTINGS.users(name))}")
     if not FLAGS.output_dir:
         raise ConfigError("--output_dir is required: the directory for the results")
     if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
         raise ConfigError(f"--output_dir={FLAGS.output_dir} is a file; allowed: a directory")
-    if FLAGS.n is not None and FLAGS.n_max is not None:
+    if FLAGS["n"].present and FLAGS.n_max is not None:
         raise ConfigError("--n and --n_max are both given; allowed: one of them")
-    paper = PAPER[setting]
-    if FLAGS.n is not None:
-        n = _numbers("n", FLAGS.n, int)
-    elif FLAGS.n_max is not None:
+    options = _flag_values(SETTINGS.get(setting).paper)
+    if FLAGS.n_max is not None:
         if FLAGS.n_max < 1:
             raise ConfigError(f"--n_max={FLAGS.n_max} is not allowed: allowed values are integers >= 1")
-        n = tuple(range(1, FLAGS.n_max + 1))
-    else:
-        n = paper["n"]
-    options = dict(
-        setting=setting, n=n, reps=FLAGS.reps, seed=FLAGS.seed, dim=FLAGS.dim,
-        eps=_numbers("eps", FLAGS.eps) if FLAGS.eps is not None else paper["eps"],
-        tau=(_numbers("tau", FLAGS.tau) if FLAGS.tau is not None else paper.get("tau", ())),
-        mu=_numbers("mu", FLAGS.mu), sigma=_numbers("sigma", FLAGS.sigma), W=FLAGS.W,
-        x_std=FLAGS.x_std, noise_std=FLAGS.noise_std, w_star=_numbers("w_star", FLAGS.w_star),
-        poisson_rate=FLAGS.poisson_rate, poisson_shift=FLAGS.poisson_shift, solver=FLAGS.solver,
-        exact_horizon=FLAGS.exact_horizon)
+        options["n"] = tuple(range(1, FLAGS.n_max + 1))
     try:
         return GapConfig(**options)
     except ConfigError as e:  # the library names the option; on the command line it is a flag
@@ -104,7 +93,7 @@ def build_config():
 
 
 def main(argv):
-    config = build_config()  # every check happens before TensorFlow loads and anything is written
+    config = config_from_flags()  # every check happens before TensorFlow loads and anything is written
     from analysis import gengap as report
     from tfrobust.theory import gengap, results
 

@@ -1,16 +1,17 @@
 """Lottery tickets under adversarial training ("The Search for Sparse, Robust Neural Networks").
 
     python -m runs.lottery --dataset=fashion --attack=pgd --adv_train --trials=5 --base_dir=results/lottery
-    python -m runs.lottery --flagfile=flags/lottery_fashion_quick.cfg
+    python -m runs.lottery --flagfile=flags/lottery_fashion_pgd_quick.cfg
 
 Takes the reference implementation's flags (--trials --train_iters --prune_iters --eval_every
 --batch_size --valid_size --dataset --model --experiment --base_dir --attack --adv_train
 --learning_rate --l1_reg --devices --force) with its defaults, except --devices (empty: one device)
 and --base_dir (results/lottery). --experiment is the reset strategy (also --reset). The search's
-flags come from LotteryConfig's fields and the rounds' from TrainConfig's, with their help text. --attack=fgsm|pgd means the document's attacks (L-inf eps 0.3;
-PGD: 10 steps of 0.05); any attack spec also works. The reference code's quirks are options,
-off by default (the paper's description): --label_smoothing=0.1, --predicted_labels,
---orig_reset_source=trained; --reference_quirks turns on all three.
+flags come from LotteryConfig's fields and the rounds' from TrainConfig's, with their help text.
+--attack=fgsm|pgd means the document's attacks (L-inf eps 0.3; PGD: 10 steps of 0.05); any attack
+spec also works. The reference code's quirks are options, off by default (the paper's
+description): --label_smoothing=0.1, --predicted_labels, --orig_reset_source=trained;
+--reference_quirks turns on all three.
 
 Writes <base_dir>/<reset>/<id>/ (see tfrobust/pruning/lottery.py), then the tables and plots
 of analysis.lottery for that run: table.md, table.csv, accuracy_vs_weights.png, curves.png and

@@ -5,6 +5,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+import layer_models
+from layer_models import random_masks
 from tfrobust import models
 from tfrobust.errors import ConfigError
 from tfrobust.layers import (Compressible, MaskedConv2D, MaskedDense, Prunable, compressible_layers,
@@ -51,17 +53,8 @@ def toy_model():
 
 
 def small_convnet(seed=0):
-    inputs = keras.Input((8, 8, 2))
-    x = MaskedConv2D(4, 3, name="conv", kernel_initializer=keras.initializers.GlorotUniform(seed),
-                     bias_initializer="ones")(inputs)
-    x = keras.layers.Flatten()(x)
-    x = MaskedDense(5, name="fc", kernel_initializer=keras.initializers.GlorotUniform(seed + 1))(x)
-    return keras.Model(inputs, x)
+    return layer_models.small_convnet(seed, bias_initializer="ones")
 
-
-def random_masks(model, keep=0.5, seed=0):
-    rng = np.random.default_rng(seed)
-    return {name: (rng.random(m.shape) < keep).astype(np.float32) for name, m in get_masks(model).items()}
 
 
 # -- masked layers implement the protocol --

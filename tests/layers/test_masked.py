@@ -3,6 +3,8 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+import layer_models
+from layer_models import random_masks
 from tfrobust import models
 from tfrobust.errors import ConfigError
 from tfrobust.layers import MaskedConv2D, MaskedDense, count_weights, get_masks, masked_layers, set_masks
@@ -11,16 +13,8 @@ from tfrobust.saving import load_model, save_model
 
 
 def small_convnet(seed=0):
-    inputs = keras.Input((8, 8, 2))
-    x = MaskedConv2D(4, 3, activation="relu", name="conv", kernel_initializer=keras.initializers.GlorotUniform(seed))(inputs)
-    x = keras.layers.Flatten()(x)
-    x = MaskedDense(5, name="fc", kernel_initializer=keras.initializers.GlorotUniform(seed + 1))(x)
-    return keras.Model(inputs, x)
+    return layer_models.small_convnet(seed, activation="relu")
 
-
-def random_masks(model, keep=0.5, seed=0):
-    rng = np.random.default_rng(seed)
-    return {name: (rng.random(m.shape) < keep).astype(np.float32) for name, m in get_masks(model).items()}
 
 
 def train_steps(model, optimizer, steps, seed=0):

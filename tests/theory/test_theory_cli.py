@@ -41,6 +41,9 @@ def test_quick_flagfile_writes_every_file_and_states_each_regime(tmp_path):
     (["--setting=gaussian", "--reps=0"], "error: --reps=0 is not allowed: allowed values are integers >= 1"),
     (["--setting=gaussian_regression", "--tau=0.3"], "error: --tau does not apply to --setting=gaussian_regression"),
     (["--setting=bernoulli", "--n=1,x"], "error: --n=1,x: 'x' is not an integer"),
+    (["--setting=bernoulli", "--mu=2"], "error: --mu does not apply to --setting=bernoulli; it applies to: gaussian"),
+    (["--setting=bernoulli", "--tau="], "error: --tau=[] is not allowed for setting='bernoulli'"),
+    (["--setting=gaussian", "--n=1,2", "--n_max=3"], "error: --n and --n_max are both given"),
 ])
 def test_bad_flags_fail_in_one_line_without_output(tmp_path, args, message):
     out = str(tmp_path / "never")
@@ -50,3 +53,16 @@ def test_bad_flags_fail_in_one_line_without_output(tmp_path, args, message):
     assert len(errors) == 1 and message in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(out)
+
+
+def test_every_config_field_is_a_flag_with_its_help_text():
+    import dataclasses
+
+    from tfrobust.theory.config import GapConfig
+
+    proc = run("--help")  # absl prints the help and exits with 1
+    text = " ".join(proc.stdout.split())  # undo the help's line wrapping
+    for f in dataclasses.fields(GapConfig):
+        assert f.metadata.get("help"), f.name
+        assert f"--{f.name}: {f.metadata['help']}" in text, f.name
+    assert "--n_max:" in text and "--output_dir:" in text

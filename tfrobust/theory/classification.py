@@ -44,10 +44,14 @@ The natural test loss of :math:`w` is :math:`-\langle w, \mathbb E[yx]\rangle`.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
-from tfrobust.theory.distributions import DTYPE, BernoulliClassification, GaussianClassification
+from tfrobust.theory.dtype import DTYPE
+
+if TYPE_CHECKING:
+    from tfrobust.theory.distributions import BernoulliClassification, GaussianClassification
 
 # |m_j| within this (relative) distance of eps counts as a tie and gives w_j = 0.
 TIE_TOL = 1e-12
@@ -124,10 +128,35 @@ def bernoulli_expected_loss(dist: BernoulliClassification, n, eps):
     return -dist.tau * dist.dim * dist.W * (p_pos - p_neg)
 
 
-def expected_loss(dist, n, eps):
-    """Exact expected natural test loss where it has a closed form, else ``None``."""
-    if isinstance(dist, GaussianClassification):
-        return gaussian_expected_loss(dist, n, eps)
-    if isinstance(dist, BernoulliClassification):
-        return bernoulli_expected_loss(dist, n, eps)
-    return None
+class ClassificationModel:
+    """What the classification data models share: the robust ERM is the sign rule above, so a
+    training set enters only through ``s = sum_i y_i x_i``, and the loss is bounded.
+
+    A subclass provides ``W``, ``dim``, ``sample(seed, shape)``, ``natural_loss(w)`` and, where it
+    has a closed form, ``expected_loss(n, eps)``.
+    """
+
+    kind = "classification"
+
+    def expected_loss(self, n, eps):
+        """Exact expected natural test loss of the eps-robust ERM, [E, N]; None without a closed form."""
+        return None
+
+    def standard_loss_infinite(self, n: int) -> bool:
+        """The loss is bounded by ``W ||E[yx]||_1``: every expectation is finite."""
+        return False
+
+    def chunk_cost(self, n_max: int, n_sizes: int, n_eps: int, solver: str) -> int:
+        """Float64 numbers in one repetition's largest intermediate tensor of the kernel."""
+        return max(n_eps * n_sizes * self.dim, n_max * self.dim)
+
+    def monte_carlo_losses(self, seed, reps, n_max: int, n, eps, solver: str = "auto"):
+        """Monte Carlo kernel: natural test losses of the standard and each eps-robust ERM on ``reps``
+        nested training sets of the sizes ``n`` -> ``[R, N]``, ``[E, R, N]``. (No ``solver``: the
+        sign rule is exact.)"""
+        x, y = self.sample(seed, [reps, n_max])
+        sums = tf.gather(tf.cumsum(y[..., None] * x, axis=1), n - 1, axis=1)  # [R, N, d]
+        counts = tf.cast(n, DTYPE)[None, :, None]
+        w_std = robust_classifier_from_sums(sums, counts, 0.0, self.W)
+        w_rob = robust_classifier_from_sums(sums[None], counts[None], eps[:, None, None, None], self.W)
+        return self.natural_loss(w_std), self.natural_loss(w_rob)

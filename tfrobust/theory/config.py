@@ -1,15 +1,17 @@
-"""What a gap experiment is: the settings, their options (with help text) and the paper's grids.
+"""What a gap experiment is: ``GapConfig``, every option with its help text, validated.
 
+The settings (their options, the paper's grids) are registered in :mod:`tfrobust.theory.settings`.
 No TensorFlow here, so a command line can check every option before the heavy imports.
 """
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from tfrobust.errors import ConfigError
+from tfrobust.theory.settings import SETTINGS
 
 SOLVERS = ("auto", "exact1d", "newton")
 
@@ -52,61 +54,45 @@ def check_dim(dim) -> int:
     return dim
 
 
-SETTINGS = ("gaussian", "bernoulli", "gaussian_regression", "poisson_regression")
-
-HELP = {
-    "setting": f"data model: one of {', '.join(SETTINGS)}",
-    "eps": "adversary strengths eps >= 0 (l_inf radius), comma-separated",
-    "tau": "Bernoulli signal strengths tau in [0, 1], comma-separated (bernoulli only)",
-    "n": "training-set sizes >= 1, comma-separated (or use n_max)",
-    "reps": "Monte Carlo repetitions (training sets per n), >= 1",
-    "seed": "random seed >= 0; the same seed gives the same numbers",
-    "dim": "data dimension d >= 1",
-    "mu": "Gaussian class mean mu (one value or d values)",
-    "sigma": "Gaussian per-coordinate standard deviation sigma > 0 (one value or d values)",
-    "W": "box bound ||w||_inf <= W of the classifiers, > 0",
-    "x_std": "standard deviation of x in gaussian_regression, > 0",
-    "noise_std": "standard deviation of the label noise in the regressions, >= 0",
-    "w_star": "true regression weights w* (one value or d values)",
-    "poisson_rate": "Poisson rate of x - poisson_shift in poisson_regression, > 0",
-    "poisson_shift": "constant added to the Poisson counts in poisson_regression",
-    "solver": f"robust regression solver: one of {', '.join(SOLVERS)}",
-    "exact_horizon": "the exact gap curves are also scanned over n = 1..exact_horizon for the peak",
-}
-
-SETTING_OPTIONS = {
-    "gaussian": ("mu", "sigma", "W"),
-    "bernoulli": ("tau", "W"),
-    "gaussian_regression": ("x_std", "noise_std", "w_star", "solver"),
-    "poisson_regression": ("noise_std", "w_star", "poisson_rate", "poisson_shift", "solver"),
-}
+def _f(default, help_text):
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass(frozen=True)
 class GapConfig:
-    """Every option of one gap experiment (help text in ``HELP``); validated on construction."""
+    """Every option of one gap experiment, validated on construction.
 
-    setting: str
-    eps: Tuple[float, ...]
-    n: Tuple[int, ...]
-    reps: int
-    tau: Tuple[float, ...] = ()
-    seed: int = 0
-    dim: int = 1
-    mu: Tuple[float, ...] = (1.0,)
-    sigma: Tuple[float, ...] = (2.0,)
-    W: float = 1.0
-    x_std: float = 1.0
-    noise_std: float = 1.0
-    w_star: Tuple[float, ...] = (1.0,)
-    poisson_rate: float = 5.0
-    poisson_shift: float = 1.0
-    solver: str = "auto"
-    exact_horizon: int = 100_000
+    Field names are the flag names of ``runs.gengap`` (the flags are generated from these fields,
+    with this help text), so a validation error names the flag. ``setting``, ``eps`` and ``n`` have
+    no usable default; the command line fills ``eps``, ``n`` and ``tau`` from the setting's paper
+    grid (``SETTINGS.get(setting).paper``) when their flags are absent, as :func:`paper_config`
+    does in Python.
+    """
+
+    setting: Optional[str] = _f(None, f"data model: one of {', '.join(SETTINGS.names())}")
+    eps: Tuple[float, ...] = _f((), "adversary strengths eps >= 0 (l_inf radius); "
+                                    "default: the paper's grid for --setting")
+    n: Tuple[int, ...] = _f((), "training-set sizes >= 1 (or use n_max; default: the paper's range)")
+    reps: int = _f(100_000, "Monte Carlo repetitions (training sets per n), >= 1")
+    tau: Tuple[float, ...] = _f((), "Bernoulli signal strengths tau in [0, 1] (bernoulli only); "
+                                    "default: the paper's values for --setting")
+    seed: int = _f(0, "random seed >= 0; the same seed gives the same numbers")
+    dim: int = _f(1, "data dimension d >= 1")
+    mu: Tuple[float, ...] = _f((1.0,), "Gaussian class mean mu (one value or d values)")
+    sigma: Tuple[float, ...] = _f((2.0,), "Gaussian per-coordinate standard deviation sigma > 0 "
+                                          "(one value or d values)")
+    W: float = _f(1.0, "box bound ||w||_inf <= W of the classifiers, > 0")
+    x_std: float = _f(1.0, "standard deviation of x in gaussian_regression, > 0")
+    noise_std: float = _f(1.0, "standard deviation of the label noise in the regressions, >= 0")
+    w_star: Tuple[float, ...] = _f((1.0,), "true regression weights w* (one value or d values)")
+    poisson_rate: float = _f(5.0, "Poisson rate of x - poisson_shift in poisson_regression, > 0")
+    poisson_shift: float = _f(1.0, "constant added to the Poisson counts in poisson_regression")
+    solver: str = _f("auto", f"robust regression solver: one of {', '.join(SOLVERS)}")
+    exact_horizon: int = _f(100_000, "the exact gap curves are also scanned over "
+                                     "n = 1..exact_horizon for the peak")
 
     def __post_init__(self):
-        if self.setting not in SETTINGS:
-            raise ConfigError(f"setting={self.setting!r} is not allowed; allowed: {', '.join(SETTINGS)}")
+        setting = SETTINGS.get(self.setting)
         _integer("reps", self.reps, 1)
         _integer("seed", self.seed, 0)
         _integer("exact_horizon", self.exact_horizon, 1)
@@ -120,11 +106,14 @@ class GapConfig:
         object.__setattr__(self, "eps", eps)
         object.__setattr__(self, "n", tuple(sorted(n)))
         tau = tuple(check_number("tau", t, low=0.0, high=1.0) for t in self.tau)
-        if self.setting == "bernoulli" and not tau:
-            raise ConfigError("tau=[] is not allowed for setting='bernoulli': give at least one tau")
-        if self.setting != "bernoulli" and tau:
+        for name in setting.required:
+            if not getattr(self, name):
+                raise ConfigError(f"{name}=[] is not allowed for setting={self.setting!r}: "
+                                  f"give at least one {name}")
+        if tau and "tau" not in setting.options:
+            users = " or ".join(f"setting={s!r}" for s in SETTINGS.users("tau"))
             raise ConfigError(f"tau={list(tau)} is not allowed for setting={self.setting!r}: "
-                              "tau applies only to setting='bernoulli'")
+                              f"tau applies only to {users}")
         if len(set(tau)) != len(tau):
             raise ConfigError(f"tau={list(tau)} repeats a value; allowed: distinct values")
         object.__setattr__(self, "tau", tau)
@@ -160,38 +149,13 @@ def _integer(name, value, low):
     return int(value)
 
 
-# The figures' settings. The seed document (reproduction report) names the models and the n range,
-# and mentions eps = 0.7, 0.9 and "eps between 0.7 and 1"; its companion code (mwendlinger/
-# adversarial-machine-learning, src/cross_gen_gap) fixes the grids: Gaussian classification
-# eps in {0, .2, .5, .7, .9, 1, 2} (we add .1, .3, .4, .6, .8, 1.5 to resolve the regime change at
-# eps = mu = 1), n = 1..20; Bernoulli eps = .2, tau in {.1, .2, .5, .7}, n up to 181 (we take
-# 1..200); Gaussian regression eps in {0, .1, .5, .75, 1}; Poisson regression
-# eps in {0, .1, .2, .5, 1} (its default list), x = 1 + Poisson(5), y = x + N(0, 1), n = 1..20.
-PAPER = {
-    "gaussian": dict(eps=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.5, 2.0),
-                     n=tuple(range(1, 21)), mu=(1.0,), sigma=(2.0,), W=1.0),
-    "bernoulli": dict(eps=(0.2,), tau=(0.1, 0.2, 0.5, 0.7), n=tuple(range(1, 201)), W=1.0),
-    "gaussian_regression": dict(eps=(0.0, 0.1, 0.5, 0.75, 1.0), n=tuple(range(1, 21))),
-    "poisson_regression": dict(eps=(0.0, 0.1, 0.2, 0.5, 1.0), n=tuple(range(1, 21))),
-}
-
-
 def paper_config(setting: str, reps: int = 100_000, **overrides) -> GapConfig:
-    if setting not in PAPER:
-        raise ConfigError(f"setting={setting!r} is not allowed; allowed: {', '.join(SETTINGS)}")
-    return GapConfig(setting=setting, reps=reps, **{**PAPER[setting], **overrides})
+    """The paper's figure for ``setting`` (its grids of eps, n and tau), with ``overrides``."""
+    return GapConfig(setting=setting, reps=reps, **{**SETTINGS.get(setting).paper, **overrides})
 
 
 def paper_regime(config: GapConfig, tau: Optional[float], eps: float) -> Optional[str]:
-    """The regime Chen et al. prove for the classification models: ``"strong"`` when
-    ``eps >= |mu_j|`` for every signal coordinate (Gaussian) or ``eps >= tau`` (Bernoulli) -- the gap
-    increases for ever; ``"weak"`` when ``eps < |mu_j|`` for every one -- it increases, then
-    decreases to 0; ``"mixed"`` in between (Gaussian, d > 1); None for the regressions."""
-    if config.setting == "gaussian":
-        signal = [abs(m) for m in config.mu if m != 0]
-        if all(eps >= m for m in signal):
-            return "strong"
-        return "weak" if all(eps < m for m in signal) else "mixed"
-    if config.setting == "bernoulli":
-        return "strong" if eps >= tau else "weak"
-    return None
+    """The regime Chen et al. prove for ``config``'s data model at ``eps`` (and ``tau``): ``"strong"``
+    (the gap increases for ever), ``"weak"`` (it increases, then decreases), ``"mixed"`` (Gaussian,
+    d > 1: strong for some coordinates, weak for others) or None (the regressions)."""
+    return SETTINGS.get(config.setting).paper_regime(config, tau, eps)

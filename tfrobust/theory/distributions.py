@@ -1,4 +1,18 @@
-"""The four data models of Chen et al. (2020), each with a sampler and its natural test loss.
+"""The four data models of Chen et al. (2020). Each owns what the gap experiment asks of it:
+
+* ``sample(seed, shape)`` and ``natural_loss(w)``, the *population* natural (unperturbed) loss of a
+  fixed ``w`` in closed form (so a Monte Carlo averages it over training sets; drawing a finite test
+  set instead would only add noise to the same expectation);
+* ``expected_loss(n, eps)``: the exact expected test loss of the eps-robust ERM, ``[E, N]``, where
+  it has a closed form (classification), else None;
+* ``monte_carlo_losses(seed, reps, n_max, n, eps, solver)``: the Monte Carlo kernel (test losses of
+  the standard and robust ERMs on nested training sets), with ``chunk_cost`` sizing its chunks;
+* ``standard_loss_infinite(n)``: whether the standard model's expected loss is infinite at ``n``.
+
+The kernels and the defaults come from the two families' base classes,
+:class:`~tfrobust.theory.classification.ClassificationModel` and
+:class:`~tfrobust.theory.regression.RegressionModel`. The settings that build these models from a
+config are registered in :mod:`tfrobust.theory.settings`.
 
 Classification (loss ``-y<w, x>``, box ``||w||_inf <= W``):
 
@@ -12,10 +26,6 @@ Regression (squared loss ``(y - <w, x>)^2``, ``w`` unconstrained; ``y = <w*, x> 
 * :class:`GaussianRegression`: ``x ~ N(0, x_std^2 I)``.
 * :class:`PoissonRegression`: ``x_j = shift + Poisson(rate)`` independently (the seed's companion
   code uses ``rate = 5, shift = 1``, so that ``x >= 1``).
-
-``natural_loss(w)`` is the *population* natural (unperturbed) loss of a fixed ``w``, in closed form.
-The Monte Carlo averages it over training sets; drawing a finite test set instead would only add
-noise to the same expectation.
 """
 from __future__ import annotations
 
@@ -24,9 +34,11 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from tfrobust.theory.classification import (ClassificationModel, bernoulli_expected_loss,
+                                             gaussian_expected_loss)
 from tfrobust.theory.config import as_vector, check_dim, check_number
-
-DTYPE = tf.float64
+from tfrobust.theory.dtype import DTYPE
+from tfrobust.theory.regression import RegressionModel
 
 
 def _split(seed, num: int):
@@ -41,11 +53,10 @@ def _signs(seed, shape):
 
 
 @dataclass(frozen=True)
-class GaussianClassification:
+class GaussianClassification(ClassificationModel):
     mu: Sequence[float] = (1.0,)
     sigma: Sequence[float] = (2.0,)
     W: float = 1.0
-    kind = "classification"
 
     def __post_init__(self):
         mu = as_vector("mu", self.mu, len(self.mu) if isinstance(self.mu, (list, tuple)) else 1)
@@ -69,13 +80,16 @@ class GaussianClassification:
         """``E[-y<w, x>] = -<w, mu>`` for ``w`` of shape ``[..., dim]``."""
         return -tf.reduce_sum(w * tf.constant(self.mu, DTYPE), axis=-1)
 
+    def expected_loss(self, n, eps):
+        """Exact, by :func:`~tfrobust.theory.classification.gaussian_expected_loss` -> [E, N]."""
+        return gaussian_expected_loss(self, n, eps)
+
 
 @dataclass(frozen=True)
-class BernoulliClassification:
+class BernoulliClassification(ClassificationModel):
     tau: float = 0.5
     dim: int = 1
     W: float = 1.0
-    kind = "classification"
 
     def __post_init__(self):
         object.__setattr__(self, "tau", check_number("tau", self.tau, low=0.0, high=1.0))
@@ -93,14 +107,17 @@ class BernoulliClassification:
         """``E[-y<w, x>] = -tau * sum_j w_j``."""
         return -self.tau * tf.reduce_sum(w, axis=-1)
 
+    def expected_loss(self, n, eps):
+        """Exact, by :func:`~tfrobust.theory.classification.bernoulli_expected_loss` -> [E, N]."""
+        return bernoulli_expected_loss(self, n, eps)
+
 
 @dataclass(frozen=True)
-class GaussianRegression:
+class GaussianRegression(RegressionModel):
     dim: int = 1
     x_std: float = 1.0
     noise_std: float = 1.0
     w_star: Sequence[float] = (1.0,)
-    kind = "regression"
 
     def __post_init__(self):
         object.__setattr__(self, "dim", check_dim(self.dim))
@@ -130,13 +147,12 @@ class GaussianRegression:
 
 
 @dataclass(frozen=True)
-class PoissonRegression:
+class PoissonRegression(RegressionModel):
     dim: int = 1
     rate: float = 5.0
     shift: float = 1.0
     noise_std: float = 1.0
     w_star: Sequence[float] = (1.0,)
-    kind = "regression"
 
     def __post_init__(self):
         object.__setattr__(self, "dim", check_dim(self.dim))
@@ -159,6 +175,3 @@ class PoissonRegression:
         mean = self.rate + self.shift
         return (self.rate * tf.reduce_sum(delta * delta, axis=-1)
                 + mean ** 2 * tf.reduce_sum(delta, axis=-1) ** 2 + self.noise_std ** 2)
-
-    def standard_loss_infinite(self, n: int) -> bool:
-        return False

@@ -1,5 +1,8 @@
 """One gap experiment: a ``GapConfig`` (:mod:`tfrobust.theory.config`) -> Monte Carlo curves,
 exact curves, the shape of every gap curve, timings.
+
+The driver is the same for every setting: the setting (:mod:`tfrobust.theory.settings`) builds the
+data models, and each data model brings its own Monte Carlo kernel and exact expected loss.
 """
 from __future__ import annotations
 
@@ -9,24 +12,15 @@ from typing import List, Optional
 
 import numpy as np
 
-from tfrobust.theory import classification, montecarlo, shapes
+from tfrobust.theory import montecarlo, shapes
 from tfrobust.theory.config import GapConfig
-from tfrobust.theory.distributions import (BernoulliClassification, GaussianClassification,
-                                           GaussianRegression, PoissonRegression)
+from tfrobust.theory.settings import SETTINGS
 
 
 def distributions(config: GapConfig) -> list:
-    """One data distribution per variant of ``config`` (one per tau for bernoulli, else one)."""
-    d = config.dim
-    if config.setting == "gaussian":
-        return [GaussianClassification(mu=config.mu, sigma=config.sigma, W=config.W)]
-    if config.setting == "bernoulli":
-        return [BernoulliClassification(tau=t, dim=d, W=config.W) for t in config.tau]
-    if config.setting == "gaussian_regression":
-        return [GaussianRegression(dim=d, x_std=config.x_std, noise_std=config.noise_std,
-                                   w_star=config.w_star)]
-    return [PoissonRegression(dim=d, rate=config.poisson_rate, shift=config.poisson_shift,
-                              noise_std=config.noise_std, w_star=config.w_star)]
+    """One data model per variant of ``config`` (one per tau for bernoulli, else one)."""
+    return [dist for _, dist in SETTINGS.get(config.setting).variants(config)]
+
 
 @dataclass
 class Variant:
@@ -63,37 +57,35 @@ class GapResults:
 
 def run(config: GapConfig) -> GapResults:
     """Monte Carlo for every (tau, eps, n); exact curves and shapes where available."""
+    pairs = SETTINGS.get(config.setting).variants(config)
     variants, seconds_mc = [], 0.0
-    for index, dist in enumerate(distributions(config)):
+    for index, (tau, dist) in enumerate(pairs):
         mc = montecarlo.simulate(dist, config.n, config.eps, config.reps, seed=config.seed,
                                  stream=index, solver=config.solver)
         seconds_mc += mc.seconds
-        tau = dist.tau if config.setting == "bernoulli" else None
-        infinite = None
-        if dist.kind == "regression":
-            infinite = np.array([dist.standard_loss_infinite(v) for v in mc.n])
+        infinite = np.array([dist.standard_loss_infinite(v) for v in mc.n], dtype=bool)
         variants.append(Variant(tau=tau, mc=mc, std_infinite=infinite))
     results = GapResults(config=config, variants=variants, seconds_mc=seconds_mc)
 
     start = time.perf_counter()
     horizon = np.arange(1, config.exact_horizon + 1)
     zs = []
-    for dist, v in zip(distributions(config), variants):
-        exact = classification.expected_loss(dist, v.mc.n, np.concatenate([[0.0], v.mc.eps]))
+    for (_, dist), v in zip(pairs, variants):
+        exact = dist.expected_loss(v.mc.n, np.concatenate([[0.0], v.mc.eps]))
         if exact is not None:
             exact = exact.numpy()
             v.exact_std, v.exact_rob = exact[0], exact[1:]
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = np.abs(v.mc.gap - v.exact_gap) / v.mc.gap_se
             zs.append(np.nanmax(np.where(np.isfinite(z), z, np.nan), initial=0.0))
-            far = classification.expected_loss(dist, horizon, np.concatenate([[0.0], v.mc.eps]))
+            far = dist.expected_loss(horizon, np.concatenate([[0.0], v.mc.eps]))
             far = far.numpy()
             for e, eps in enumerate(v.mc.eps):
                 results.shapes.append(ShapeRecord(v.tau, float(eps), "exact",
                                                   shapes.classify_gap(v.mc.n, v.exact_gap[e])))
                 results.shapes.append(ShapeRecord(v.tau, float(eps), "exact_horizon",
                                                   shapes.classify_gap(horizon, far[1 + e] - far[0])))
-        ok = np.ones(len(v.mc.n), bool) if v.std_infinite is None else ~v.std_infinite
+        ok = ~v.std_infinite
         for e, eps in enumerate(v.mc.eps):  # a shape needs standard errors: 2 repetitions at least
             if ok.sum() >= 2 and config.reps >= 2:
                 cov = v.mc.gap_cov[e][np.ix_(ok, ok)]

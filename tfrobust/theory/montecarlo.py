@@ -9,7 +9,9 @@ which makes differences between them -- the gap above all -- much less noisy. Th
 error is the paired one: the spread of ``L_rob - L_std`` over repetitions.
 
 The test loss of each fitted ``w`` is its population natural loss (closed form, see
-:mod:`tfrobust.theory.distributions`), so the only Monte Carlo noise is over training sets.
+:mod:`tfrobust.theory.distributions`), so the only Monte Carlo noise is over training sets. What one
+chunk computes is the data model's own kernel, ``dist.monte_carlo_losses``; this module only
+seeds, chunks and merges.
 """
 from __future__ import annotations
 
@@ -21,9 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.errors import ConfigError
-from tfrobust.theory.classification import robust_classifier_from_sums
-from tfrobust.theory.distributions import DTYPE
-from tfrobust.theory.regression import least_squares, solve_robust
+from tfrobust.theory.dtype import DTYPE
 
 # A chunk's largest intermediate tensor holds about this many float64 numbers (~64 MB).
 CHUNK_ELEMENTS = 8_000_000
@@ -91,34 +91,6 @@ def _outer_moments(values):
     return mean[:, 0], tf.linalg.matmul(centred, centred, transpose_a=True)
 
 
-def _classification_chunk(dist, seed, reps, n_max, n, eps):
-    x, y = dist.sample(seed, [reps, n_max])
-    sums = tf.gather(tf.cumsum(y[..., None] * x, axis=1), n - 1, axis=1)  # [R, N, d]
-    counts = tf.cast(n, DTYPE)[None, :, None]
-    w_std = robust_classifier_from_sums(sums, counts, 0.0, dist.W)
-    w_rob = robust_classifier_from_sums(sums[None], counts[None], eps[:, None, None, None], dist.W)
-    loss_std = dist.natural_loss(w_std)  # [R, N]
-    loss_rob = dist.natural_loss(w_rob)  # [E, R, N]
-    return loss_std, loss_rob
-
-
-def _regression_chunk(dist, seed, reps, n_max, n, eps, solver):
-    x, y = dist.sample(seed, [reps, n_max])
-    mask = tf.cast(tf.range(n_max)[None, :] < n[:, None], DTYPE)  # [N, M]
-    shape = [reps, tf.shape(n)[0], n_max]
-    xb = tf.broadcast_to(x[:, None], shape + [dist.dim])
-    yb = tf.broadcast_to(y[:, None], shape)
-    mb = tf.broadcast_to(mask[None], shape)
-    w_std, w_rob = _fit_regression(xb, yb, mb, eps, solver)
-    loss_std, loss_rob = dist.natural_loss(w_std), dist.natural_loss(w_rob)  # [R, N], [E, R, N]
-    # at eps = 0 the robust ERM is least squares: reuse its very numbers, so the gap is exactly 0
-    return loss_std, tf.where(tf.reshape(eps, [-1, 1, 1]) == 0.0, loss_std[None], loss_rob)
-
-
-def _fit_regression(x, y, mask, eps, solver):
-    return least_squares(x, y, mask), solve_robust(x, y, eps, mask, solver)
-
-
 @functools.lru_cache(maxsize=64)
 def _compiled_chunk(dist, n: tuple, eps: tuple, solver: str):
     """One compiled chunk function per problem (cached: repeated runs do not retrace)."""
@@ -129,10 +101,7 @@ def _compiled_chunk(dist, n: tuple, eps: tuple, solver: str):
     # the chunk size is a tensor of unknown value: one trace serves every chunk, the last included
     @tf.function(input_signature=[tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.int32)])
     def run_chunk(seed_t, count):
-        if dist.kind == "classification":
-            loss_std, loss_rob = _classification_chunk(dist, seed_t, count, n_max, n_t, eps_t)
-        else:
-            loss_std, loss_rob = _regression_chunk(dist, seed_t, count, n_max, n_t, eps_t, solver)
+        loss_std, loss_rob = dist.monte_carlo_losses(seed_t, count, n_max, n_t, eps_t, solver)
         gap = loss_rob - loss_std[None]
         return _moments(loss_std, 0) + _moments(loss_rob, 1) + _outer_moments(gap)
 
@@ -141,13 +110,7 @@ def _compiled_chunk(dist, n: tuple, eps: tuple, solver: str):
 
 def chunk_size(dist, n_max: int, n_sizes: int, n_eps: int, solver: str = "auto") -> int:
     """Repetitions per compiled call; depends only on the problem, so results are reproducible."""
-    dim = dist.dim
-    if dist.kind == "classification":
-        per_rep = max(n_eps * n_sizes * dim, n_max * dim)
-    elif solver == "newton" or (solver == "auto" and dim > 1):
-        per_rep = n_eps * n_sizes * n_max * max(dim, 1) * 25
-    else:
-        per_rep = n_eps * n_sizes * (n_max + 2) * 2
+    per_rep = dist.chunk_cost(n_max, n_sizes, n_eps, solver)
     return int(max(16, CHUNK_ELEMENTS // per_rep))
 
 

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tfrobust.errors import ConfigError
 from tfrobust.theory.config import SOLVERS
-from tfrobust.theory.distributions import DTYPE
+from tfrobust.theory.dtype import DTYPE
 
 
 def _mask(y, mask):
@@ -202,3 +202,41 @@ def solve_robust(x, y, eps, mask=None, solver: str = "auto"):
     if solver == "exact1d" or (solver == "auto" and dim == 1):
         return solve_robust_exact_1d(x, y, eps, mask)
     return solve_robust_newton(x, y, eps, mask)
+
+
+class RegressionModel:
+    """What the regression data models share: least squares is the standard model, the robust ERM
+    comes from :func:`solve_robust`, and neither has a closed-form expected test loss.
+
+    A subclass provides ``dim``, ``sample(seed, shape)`` and ``natural_loss(w)``.
+    """
+
+    kind = "regression"
+
+    def expected_loss(self, n, eps):
+        """No closed form for the robust ERM: None."""
+        return None
+
+    def standard_loss_infinite(self, n: int) -> bool:
+        """Whether least squares on ``n`` samples has an infinite expected test loss."""
+        return False
+
+    def chunk_cost(self, n_max: int, n_sizes: int, n_eps: int, solver: str) -> int:
+        """Float64 numbers in one repetition's largest intermediate tensor of the kernel."""
+        if solver == "newton" or (solver == "auto" and self.dim > 1):
+            return n_eps * n_sizes * n_max * max(self.dim, 1) * 25
+        return n_eps * n_sizes * (n_max + 2) * 2
+
+    def monte_carlo_losses(self, seed, reps, n_max: int, n, eps, solver: str = "auto"):
+        """Monte Carlo kernel: natural test losses of least squares and each eps-robust ERM
+        (``solver``) on ``reps`` nested training sets of the sizes ``n`` -> ``[R, N]``, ``[E, R, N]``."""
+        x, y = self.sample(seed, [reps, n_max])
+        mask = tf.cast(tf.range(n_max)[None, :] < n[:, None], DTYPE)  # [N, M]
+        shape = [reps, tf.shape(n)[0], n_max]
+        xb = tf.broadcast_to(x[:, None], shape + [self.dim])
+        yb = tf.broadcast_to(y[:, None], shape)
+        mb = tf.broadcast_to(mask[None], shape)
+        w_std, w_rob = least_squares(xb, yb, mb), solve_robust(xb, yb, eps, mb, solver)
+        loss_std, loss_rob = self.natural_loss(w_std), self.natural_loss(w_rob)  # [R, N], [E, R, N]
+        # at eps = 0 the robust ERM is least squares: reuse its very numbers, so the gap is exactly 0
+        return loss_std, tf.where(tf.reshape(eps, [-1, 1, 1]) == 0.0, loss_std[None], loss_rob)
