@@ -28,7 +28,7 @@ from tfrobust.pruning.config import LotteryConfig
 
 def load_runs(base_dir: str) -> List[Dict]:
     """Every finished lottery run (its results.json) in ``base_dir``, which may be one run directory,
-    an experiment directory or a base directory; sorted by experiment and label."""
+    a reset directory or a base directory; sorted by reset and label."""
     paths = [p for depth in ("", "*", "*/*") for p in glob.glob(os.path.join(base_dir, depth, "results.json"))]
     runs = []
     for path in sorted(set(paths)):

@@ -61,11 +61,20 @@ flags.DEFINE_integer("log_every", 500, "Print a progress line every this many it
 
 
 def objective() -> str:
+    """--objective, or the document's --adv_train (the 50/50 mix) with --adv_weight."""
+    from tfrobust.errors import ConfigError
+
     if FLAGS.objective:
+        if FLAGS["adv_train"].present or FLAGS["adv_weight"].present:
+            raise ConfigError(f"--objective={FLAGS.objective} and --adv_train/--adv_weight both say how to "
+                              "train; give one of them")
         return FLAGS.objective
     if not FLAGS.adv_train:
+        if FLAGS["adv_weight"].present:
+            raise ConfigError(f"--adv_weight={FLAGS.adv_weight} needs --adv_train")
         return "natural"
-    return "mix" if FLAGS.adv_weight == 0.5 else f"mix:adv_weight={FLAGS.adv_weight}"
+    w = FLAGS.adv_weight
+    return "madry" if w == 1.0 else "mix" if w == 0.5 else f"mix:adv_weight={w}"
 
 
 def config_from_flags() -> LotteryConfig:

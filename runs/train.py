@@ -37,7 +37,7 @@ def main(argv):
 
     config = config_from_flags()
     setup = build(config, FLAGS.data_dir)
-    run = RunDir.for_config(FLAGS.base_dir, config.experiment, config, common.say)
+    run = RunDir.for_config(FLAGS.base_dir, config.experiment, config, common.say, chief=setup.chief)
     results = Trainer(setup, run, progress=common.say, log_every=FLAGS.log_every).run(force=FLAGS.force)
     final = results["final"]
     if setup.chief:

@@ -27,6 +27,8 @@ def test_only_changed_fields_count_and_nested_configs_count_their_own():
     assert TrainConfig(seed=2, eval_attacks=("fgsm",)).changes() == {"seed": 2, "eval_attacks": ["fgsm"]}
     assert LotteryConfig(trials=2, train=TrainConfig(seed=1)).changes() == {"trials": 2, "train": {"seed": 1}}
     assert run_id(TrainConfig(seed=1)) != run_id(TrainConfig(seed=2))
+    assert run_id(TrainConfig(eval_attacks=[])) == run_id(TrainConfig())  # a list where a tuple is expected
+    assert run_id(TrainConfig(l1_reg=2)) == run_id(TrainConfig(l1_reg=2.0))
 
 
 def test_a_new_field_at_its_default_moves_no_id():
@@ -54,6 +56,11 @@ def test_legacy_dicts_migrate():
     assert (t.objective, t.attack, t.eval_attacks, t.predicted_labels) == ("madry", "pgd:eps=0.1", ("fgsm:eps=0.1",), True)
     assert TrainConfig.from_dict({"step": "adversarial", "adv_weight": 0.3}).objective == "mix:adv_weight=0.3"
     assert TrainConfig.from_dict({"step": "natural", "adv_weight": 0.5}).objective == "natural"
+    one_spec = TrainConfig.from_dict({"step": "adversarial", "attack": "pgd:predicted_labels=true",
+                                      "eval_attacks": ["fgsm"]})  # not every spec: left as written
+    assert (one_spec.attack, one_spec.eval_attacks, one_spec.predicted_labels) == ("pgd:predicted_labels=true", ("fgsm",), False)
+    current = TrainConfig(attack="pgd:eps=0.1,predicted_labels=true")  # a spec option today: not migrated
+    assert TrainConfig.from_dict(current.to_dict()) == current
     lottery = LotteryConfig.from_dict({"experiment": "reinit_rand", "train": {"step": "adversarial", "adv_weight": 0.5}})
     assert lottery.reset == "reinit_rand" and lottery.train.objective == "mix"
 

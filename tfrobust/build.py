@@ -2,7 +2,7 @@
 
     setup = build(config, data_dir)          # strategy, splits, model factory, objective, attacks
     model = setup.new_model()                # in the strategy's scope
-    other = setup.with_config(replace(config, seed=1))   # same strategy and data, new objects
+    other = setup.with_config(replace(config, seed=1))   # same strategy and splits, new objects
 
 Every spec (model, dataset, objective, attacks) is parsed here, once. :func:`check` parses them
 without loading data or making a strategy, so a command line can fail on a bad flag before
@@ -56,7 +56,11 @@ class Setup(Parts):
                                       seed=self.config.seed if seed is None else seed, **self.model_options)
 
     def with_config(self, config: TrainConfig) -> "Setup":
-        """The setup of ``config`` on this strategy and these splits (which must fit ``config``)."""
+        """The setup of ``config`` on this strategy and these splits (which must fit ``config``).
+
+        A new ``seed`` changes the weights, the data order and the attack starts, not the
+        validation split, which was carved with this setup's seed: the lottery's trials share one.
+        """
         same = ("dataset", "valid_size", "batch_size", "eval_batch_size", "strategy", "devices")
         changed = [name for name in same if getattr(config, name) != getattr(self.config, name)]
         if changed:

@@ -27,10 +27,16 @@ def field(default, help_text: str):
     return dataclasses.field(default=default, metadata={"help": help_text})
 
 
-def _plain(value):
+def _plain(value, default=None):
+    """``value`` as JSON holds it: nested configs as dicts, tuples as lists, an int where the
+    default is a float as a float (so ``l1_reg=2`` and ``l1_reg=2.0`` are one config)."""
     if isinstance(value, Config):
         return value.to_dict()
-    return list(value) if isinstance(value, tuple) else value
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def canonical_json(values: dict) -> str:
@@ -56,8 +62,8 @@ class Config:
                 nested = value.changes()
                 if nested:
                     out[f.name] = nested
-            elif value != _default(f):
-                out[f.name] = _plain(value)
+            elif _plain(value, _default(f)) != _plain(_default(f)):
+                out[f.name] = _plain(value, _default(f))
         return out
 
     @classmethod

@@ -37,15 +37,20 @@ class RunDir:
 
     @classmethod
     def for_config(cls, base_dir: str, name: str, config: Config,
-                   progress: Optional[Callable[[str], None]] = None) -> "RunDir":
-        """``<base_dir>/<name>/<run_id(config)>``, adopting a legacy run of the same config."""
+                   progress: Optional[Callable[[str], None]] = None, chief: bool = True) -> "RunDir":
+        """``<base_dir>/<name>/<run_id(config)>``; the chief adopts a legacy run of the same config
+        (other workers of a multi-worker run only compute the path)."""
         if not name or os.sep in name or name.startswith("."):
             raise ConfigError(f"--experiment={name!r} must be a plain directory name")
         path = os.path.join(base_dir, name, run_id(config))
-        if not os.path.exists(path):
+        if chief and not os.path.exists(path):
             legacy = find_legacy_run(os.path.dirname(path), config)
             if legacy:
-                os.replace(legacy, path)
+                try:
+                    os.replace(legacy, path)
+                except OSError as e:
+                    raise ConfigError(f"cannot move the run {legacy} of this config (made before run ids "
+                                      f"left out defaults) to {path}: {e.strerror}; move it by hand") from None
                 (progress or (lambda text: None))(
                     f"moved {legacy} (a run of this config made before run ids left out defaults) to {path}")
         return cls(path, config)

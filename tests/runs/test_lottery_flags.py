@@ -2,6 +2,8 @@
 import pytest
 from absl import flags
 
+from tfrobust.errors import ConfigError
+
 from runs import lottery  # defines its flags on absl's FLAGS; no other test imports a runs module
 
 
@@ -37,8 +39,13 @@ def test_document_names_map_onto_tfrobust(parse):
 
 
 def test_objective_flags(parse):
-    assert parse("--adv_train", "--adv_weight=1.0").train.objective == "mix:adv_weight=1.0"
-    assert parse("--adv_train", "--objective=trades:beta=3", "--attack=pgd").train.objective == "trades:beta=3"
+    assert parse("--adv_train", "--adv_weight=1.0").train.objective == "madry"
+    assert parse("--adv_train", "--adv_weight=0.3").train.objective == "mix:adv_weight=0.3"
+    assert parse("--objective=trades:beta=3", "--attack=pgd").train.objective == "trades:beta=3"
+    with pytest.raises(ConfigError, match="--objective=madry and --adv_train/--adv_weight both say"):
+        parse("--adv_train", "--objective=madry")
+    with pytest.raises(ConfigError, match="--adv_weight=0.3 needs --adv_train"):
+        parse("--adv_weight=0.3")
     assert parse("--reset=reinit_none").reset == "reinit_none"  # --experiment is the document's alias
 
 

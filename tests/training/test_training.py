@@ -32,6 +32,7 @@ def trainer(config, base_dir, **kw):
     (dict(objective="pgd"), "--objective=pgd: unknown training objective 'pgd'; known: madry, mix, natural, trades"),
     (dict(objective="mix:beta=1"), "--objective=mix:beta=1: 'mix:beta=1': training objective 'mix' has no option 'beta'"),
     (dict(optimizer="lbfgs"), "--optimizer='lbfgs' is not allowed; allowed: adam, sgd"),
+    (dict(experiment="../elsewhere"), "--experiment='../elsewhere' is not allowed; it must be a plain directory name"),
     (dict(batch_size=0), "--batch_size=0 is not allowed"),
     (dict(schedule="piecewise", lr_boundaries=(10,), lr_factors=()), "--lr_boundaries"),
     (dict(strategy="tpu"), "allowed: default, mirrored, multi_worker"),

@@ -79,7 +79,7 @@ class LotterySearch:
         self.log_every = log_every
         self.setup = build.build(config.train, data_dir)
         self.chief = self.setup.chief
-        self.root = RunDir.for_config(base_dir, config.reset, config, self.progress)
+        self.root = RunDir.for_config(base_dir, config.reset, config, self.progress, chief=self.chief)
         self._memory: Dict[str, list] = {}  # what this process saved: workers need not read files
 
     # ---- the state rounds hand to each other ---------------------------------------------

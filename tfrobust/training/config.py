@@ -61,6 +61,8 @@ class TrainConfig(Config):
         from tfrobust.training.optim import OPTIMIZERS, SCHEDULES
 
         bad = self.bad
+        if not self.experiment or "/" in self.experiment or self.experiment.startswith("."):
+            bad("experiment", "it must be a plain directory name")
         for name in ("valid_size", "eval_examples", "seed"):
             if getattr(self, name) < 0:
                 bad(name, "it must be >= 0")
@@ -95,21 +97,22 @@ class TrainConfig(Config):
 
     @classmethod
     def migrate(cls, values: dict) -> dict:
-        """Config dicts written before objectives: ``step`` + ``adv_weight`` become ``objective``,
-        and ``predicted_labels=true`` moves from the attack specs into its own field."""
+        """Config dicts written before objectives (they have ``step``): ``step`` + ``adv_weight``
+        become ``objective``, and a ``predicted_labels=true`` that every attack spec carried (what
+        the lottery's --predicted_labels wrote) becomes the ``predicted_labels`` field."""
         values = dict(values)
-        step, weight = values.pop("step", None), values.pop("adv_weight", 0.5)
-        if step is not None:
-            values["objective"] = ("natural" if step == "natural" else "madry" if weight == 1.0
-                                   else "mix" if weight == 0.5 else f"mix:adv_weight={weight}")
-        specs = [values.get("attack", cls.attack)] + list(values.get("eval_attacks", ()))
-        if any("predicted_labels=true" in s for s in specs):
+        if "step" not in values:
+            return values
+        step, weight = values.pop("step"), values.pop("adv_weight", 0.5)
+        values["objective"] = ("natural" if step == "natural" else "madry" if weight == 1.0
+                               else "mix" if weight == 0.5 else f"mix:adv_weight={weight}")
+        strip = _strip_option("predicted_labels=true")
+        specs = [values.get("attack", cls.attack), *values.get("eval_attacks", ())]
+        if all(strip(spec) != spec for spec in specs):
             values["predicted_labels"] = True
-            strip = _strip_option("predicted_labels=true")
-            if "attack" in values:
-                values["attack"] = strip(values["attack"])
+            values["attack"] = strip(values.get("attack", cls.attack))
             if "eval_attacks" in values:
-                values["eval_attacks"] = [strip(s) for s in values["eval_attacks"]]
+                values["eval_attacks"] = [strip(spec) for spec in values["eval_attacks"]]
         return values
 
 

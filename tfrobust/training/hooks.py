@@ -94,7 +94,7 @@ class TensorBoard(Hook):
                 tf.summary.scalar(f"sparsity/{name}", 1.0 - counts["fraction"])
 
     def after_train(self, trainer):
-        self.writer.flush()
+        self.writer.close()
 
 
 class Progress(Hook):

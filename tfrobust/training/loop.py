@@ -160,5 +160,5 @@ def train(config: TrainConfig, base_dir: str, data_dir: Optional[str] = None, fo
     from tfrobust.build import build
 
     setup = build(config, data_dir)
-    run_dir = RunDir.for_config(base_dir, config.experiment, config, progress)
+    run_dir = RunDir.for_config(base_dir, config.experiment, config, progress, chief=setup.chief)
     return Trainer(setup, run_dir, hooks=hooks, progress=progress, log_every=log_every).run(force=force)

@@ -129,7 +129,9 @@ class Trades(Objective):
     """TRADES (Zhang et al., 2019): clean cross-entropy plus ``beta`` times the KL divergence from
     the clean to the adversarial output distribution. The adversarial input maximises that KL
     (not the cross-entropy) by ``--attack``'s PGD settings (eps, step_size, steps, norm), from the
-    clean input plus N(0, 0.001²) noise, as the reference implementation does."""
+    clean input plus N(0, 0.001²) noise, as the reference implementation does. The attack's
+    other settings (random_start, restarts, keep_best, predicted_labels) do not apply: the ascent
+    needs no labels and keeps its last iterate."""
 
     beta: float = 6.0
     uses_attack = True
