@@ -18,6 +18,8 @@ from runs import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", None, "A .keras model file (from runs.train).", required=True)
+flags.DEFINE_bool("trust_model_file", False, "Also load H5/SavedModel files and Lambda-layer code: they "
+                  "can run code when loaded, so only for files you made.")
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset spec name[:option=value,...]: fashion_mnist, mnist, cifar10, synthetic (e.g. synthetic:image_shape=10x10x1).")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_enum("split", "test", ["test", "valid"], "Which split to evaluate.")
@@ -44,7 +46,7 @@ def main(argv):
     if FLAGS.split == "valid" and FLAGS.valid_size == 0:
         raise ConfigError("--split=valid needs --valid_size > 0")
 
-    model = load_model(FLAGS.model_path)
+    model = load_model(FLAGS.model_path, trust=FLAGS.trust_model_file)
     splits = common.load_data(FLAGS.dataset, batch_size=FLAGS.batch_size, valid_size=FLAGS.valid_size,
                               seed=FLAGS.seed, data_dir=FLAGS.data_dir)
     if tuple(model.input_shape[1:]) != tuple(splits.input_shape):

@@ -13,13 +13,36 @@ flags.DEFINE_bool("quiet", False, "Print only the final results, no progress lin
 flags.disclaim_key_flags()  # flags define_config_flags makes belong to the command that asks: its --help lists them
 
 
+PATH_FLAGS = ("base_dir", "data_dir", "output_dir", "model_path", "output")
+
+
+def fail(message: str) -> None:
+    """The one line a user's mistake gets: ``error: ...`` on stderr, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_flags(argv):
+    """absl's parse, with a bad flag as one ``error:`` line and exit status 2 (absl's own is 1),
+    and ``~`` expanded in every path flag (a flagfile's shell does not expand it)."""
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(str(e))
+    if len(rest) > 1:
+        fail(f"unexpected arguments: {' '.join(rest[1:])} (flags are written --name=value)")
+    for name in PATH_FLAGS:
+        if name in flags.FLAGS and isinstance(flags.FLAGS[name].value, str):
+            flags.FLAGS[name].value = os.path.expanduser(flags.FLAGS[name].value)
+    return rest
+
+
 def run(main) -> None:
-    """``absl.app.run(main)``, turning a user's mistake into one line on stderr and exit code 2."""
+    """``absl.app.run(main)``, turning a user's mistake into one line on stderr and exit code 2:
+    bad flags, tfrobust's own errors, and OS errors (a path that is a file, no permission)."""
     from tfrobust.errors import TfrobustError
 
     def wrapped(argv):
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.WARNING)  # TensorFlow's own INFO lines are noise here
@@ -33,10 +56,11 @@ def run(main) -> None:
         try:
             return main(argv)
         except TfrobustError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
+            fail(str(e))
+        except OSError as e:
+            fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
 
-    app.run(wrapped)
+    app.run(wrapped, flags_parser=parse_flags)
 
 
 def say(text: str) -> None:

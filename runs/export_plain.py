@@ -13,6 +13,8 @@ from runs import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", None, "A model saved by tfrobust (.keras).", required=True)
+flags.DEFINE_bool("trust_model_file", False, "Also load H5/SavedModel files and Lambda-layer code: they "
+                  "can run code when loaded, so only for files you made.")
 flags.DEFINE_string("output", None, "Where to write the plain model (.keras).", required=True)
 
 
@@ -20,7 +22,7 @@ def main(argv):
     from tfrobust.layers.plain import export_plain, sparsity
     from tfrobust.saving import load_model, save_model
 
-    plain = export_plain(load_model(FLAGS.model_path))
+    plain = export_plain(load_model(FLAGS.model_path, trust=FLAGS.trust_model_file))
     save_model(plain, FLAGS.output)
     for name, s in sparsity(plain).items():
         print(f"{name}: {100 * (1 - s):.2f}% of weights remain")

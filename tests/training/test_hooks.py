@@ -1,6 +1,7 @@
 """Hooks: state saved in the checkpoint, standard hooks replaced, regularisers added, resume at the end."""
 import dataclasses
 import json
+import re
 import os
 
 import numpy as np
@@ -10,7 +11,7 @@ import tensorflow as tf
 from tfrobust.build import build
 from tfrobust.errors import TfrobustError
 from tfrobust.experiment import RunDir
-from tfrobust.training import Evaluation, Hook, TrainConfig, Trainer, train
+from tfrobust.training import Divergence, Evaluation, Hook, TrainConfig, Trainer, train
 
 DATA = "synthetic:image_shape=10x10x1,train_size=600,test_size=100,noise_std=0.6"
 CONFIG = TrainConfig(dataset=DATA, valid_size=100, batch_size=20, eval_batch_size=100, train_iters=40,
@@ -118,3 +119,32 @@ def test_the_run_directory_records_every_evaluation_once(tmp_path):
     results = train(CONFIG, str(tmp_path))
     lines = open(os.path.join(str(tmp_path), "train", results["id"], "metrics.jsonl")).read().splitlines()
     assert [json.loads(l)["step"] for l in lines] == [10, 20, 30, 40]
+
+
+class FakeTrainer:
+    def __init__(self):
+        self.logs = {}
+
+
+@pytest.mark.parametrize("losses,message", [
+    ([2.0, 3.0, 1999.0, 2001.0], "the training loss diverged: 2001 at iteration 4, more than 1000 times its start"),
+    ([0.01, 999.0, 1001.0], "diverged: 1001 at iteration 3"),  # a start below 1 counts as 1
+    ([2.0, float("inf")], "the training loss became inf at iteration 2"),
+    ([float("nan")], "the training loss became NaN at iteration 1"),
+])
+def test_divergence_stops_at_the_first_bad_loss(losses, message):
+    hook, trainer = Divergence(), FakeTrainer()
+    hook.before_train(trainer, 0)
+    with pytest.raises(TfrobustError, match=re.escape(message)):
+        for step, loss in enumerate(losses, 1):
+            trainer.logs["loss"] = loss
+            hook.after_step(trainer, step)
+    assert step == len(losses)
+
+
+def test_a_diverging_run_stops_with_an_error_and_writes_no_results(tmp_path):
+    config = dataclasses.replace(CONFIG, optimizer="sgd", learning_rate=1e6, momentum=0.0)
+    with pytest.raises(TfrobustError, match="the training loss (diverged|became)"):
+        train(config, str(tmp_path))
+    (run_id,) = os.listdir(tmp_path / "train")
+    assert not os.path.exists(tmp_path / "train" / run_id / "results.json")

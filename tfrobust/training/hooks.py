@@ -12,12 +12,14 @@ A hook overrides what it needs; each method receives the trainer (``setup``, ``m
   ``{step, train_loss, learning_rate}`` and the standard :class:`Evaluation` fills it;
 - ``after_train(trainer)``: after the last step, before results.json is written.
 
-The standard hooks run in this order around the user's: :class:`Evaluation`, :class:`TensorBoard`,
-:class:`Progress`, the user's hooks, :class:`Checkpointing` (which writes the metrics line and
-then the checkpoint). The trainer takes a replacement for any of the first, second and last.
+The standard hooks run in this order around the user's: :class:`Divergence`, :class:`Evaluation`,
+:class:`TensorBoard`, :class:`Progress`, the user's hooks, :class:`Checkpointing` (which writes
+the metrics line and then the checkpoint). The trainer takes a replacement for any of them but
+Progress.
 """
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from typing import Callable, Dict, Optional
@@ -46,6 +48,29 @@ class Hook:
 
     def after_train(self, trainer) -> None:
         """After the last step, before results.json is written."""
+
+
+class Divergence(Hook):
+    """Stops a run whose training loss is not finite, or exceeds ``factor`` times the larger of 1
+    and its first value in this process (the first step, or the first after a resume): a
+    :class:`~tfrobust.errors.TfrobustError` that names the iteration, before any result is written."""
+
+    def __init__(self, factor: float = 1e3):
+        self.factor = factor
+
+    def before_train(self, trainer, start_step):
+        self.limit = None
+
+    def after_step(self, trainer, step):
+        loss = trainer.logs["loss"]
+        if not math.isfinite(loss):
+            raise TfrobustError(f"the training loss became {'NaN' if loss != loss else loss} at iteration "
+                                f"{step}; lower --learning_rate or check the data")
+        if self.limit is None:
+            self.limit = self.factor * max(loss, 1.0)
+        elif loss > self.limit:
+            raise TfrobustError(f"the training loss diverged: {loss:.4g} at iteration {step}, more than "
+                                f"{self.factor:g} times its start; lower --learning_rate")
 
 
 class Evaluation(Hook):

@@ -14,18 +14,16 @@ unless ``force``.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from typing import Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
 
-from tfrobust.errors import TfrobustError
 from tfrobust.experiment import RunDir
 from tfrobust.saving import save_model
 from tfrobust.training.config import TrainConfig
-from tfrobust.training.hooks import Checkpointing, Evaluation, Hook, Progress, TensorBoard
+from tfrobust.training.hooks import Checkpointing, Divergence, Evaluation, Hook, Progress, TensorBoard
 from tfrobust.training.optim import learning_rate_at, make_optimizer
 
 
@@ -71,21 +69,21 @@ def make_train_step(model, optimizer, objective, regularizers, strategy, global_
 class Trainer:
     """Loops over one :class:`~tfrobust.build.Setup` in one :class:`~tfrobust.experiment.RunDir`.
 
-    ``hooks`` run between the standard ones (see :mod:`tfrobust.training.hooks`); ``evaluation``,
-    ``tensorboard`` and ``checkpointing`` replace a standard hook; ``progress`` receives progress
+    ``hooks`` run between the standard ones (see :mod:`tfrobust.training.hooks`); ``divergence``,
+    ``evaluation``, ``tensorboard`` and ``checkpointing`` replace a standard hook; ``progress`` receives progress
     lines every ``log_every`` iterations.
     """
 
     def __init__(self, setup, run_dir: RunDir, hooks: Sequence[Hook] = (), evaluation: Hook = None,
-                 tensorboard: Hook = None, checkpointing: Checkpointing = None,
+                 tensorboard: Hook = None, checkpointing: Checkpointing = None, divergence: Hook = None,
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 100):
         self.setup, self.run_dir = setup, run_dir
         self.config: TrainConfig = setup.config
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
         self.checkpointing = checkpointing or Checkpointing()
-        self.hooks = [evaluation or Evaluation(), tensorboard or TensorBoard(), Progress(progress),
-                      *hooks, self.checkpointing]
+        self.hooks = [divergence or Divergence(), evaluation or Evaluation(), tensorboard or TensorBoard(),
+                      Progress(progress), *hooks, self.checkpointing]
         self.logs: Dict[str, float] = {}
 
     @property
@@ -129,9 +127,6 @@ class Trainer:
         for step in range(start_step + 1, c.train_iters + 1):
             loss, metrics = self._train_step(iterator)
             loss = float(loss)
-            if not math.isfinite(loss):
-                raise TfrobustError(f"the training loss became {'NaN' if loss != loss else loss} at iteration {step}; "
-                                    "lower --learning_rate or check the data")
             losses.append(loss)
             self.logs = {"loss": loss, **metrics}
             for hook in self.hooks:
