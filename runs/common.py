@@ -37,7 +37,7 @@ def parse_flags(argv):
     return rest
 
 
-def run(main) -> None:
+def run(main, argv=None) -> None:
     """``absl.app.run(main)``, turning a user's mistake into one line on stderr and exit code 2:
     bad flags, tfrobust's own errors, and OS errors (a path that is a file, no permission)."""
     from tfrobust.errors import TfrobustError
@@ -60,7 +60,7 @@ def run(main) -> None:
         except OSError as e:
             fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
 
-    app.run(wrapped, flags_parser=parse_flags)
+    app.run(wrapped, argv=argv, flags_parser=parse_flags)
 
 
 def say(text: str) -> None:

@@ -175,3 +175,10 @@ def test_labels_round_trip_through_spec_strings():
     attack = attacks.PGD(eps=0.2, steps=7, norm="l2", random_start=False)
     assert attack.label == "pgd:eps=0.2,steps=7,norm=l2,random_start=false"
     assert from_spec(attack.label) == attack
+
+
+def test_from_spec_refuses_targeted_attacks_unless_the_caller_gives_targets():
+    with pytest.raises(ConfigError, match=r"--attack=pgd:targeted=true: targeted=true needs target classes"):
+        from_spec("pgd:targeted=true", flag="attack")
+    assert from_spec("pgd:targeted=true", targets=True).targeted
+    assert from_spec("pgd", training=True).keep_best is False and from_spec("pgd").keep_best is True

@@ -29,17 +29,23 @@ def make_attack(name: str, **settings) -> Attack:
     return ATTACKS.build(name, **settings)
 
 
-def from_spec(spec: str, flag: Optional[str] = None, training: bool = False) -> Attack:
+def from_spec(spec: str, flag: Optional[str] = None, training: bool = False, targets: bool = False) -> Attack:
     """The attack of ``"name"`` or ``"name:key=value,..."``.
 
     ``training``: settings the spec leaves out take the attack's ``training_defaults`` (PGD trains
-    on its last iterate). An error names ``--flag=spec`` when ``flag`` is given.
+    on its last iterate). ``targets``: the caller will give target classes as labels; without it a
+    targeted attack is refused (given the true labels it would aim at the true class). An error
+    names ``--flag=spec`` when ``flag`` is given.
     """
     try:
         name, settings = parse_spec(spec, ATTACKS)
         if training:
             settings = {**ATTACKS.get(name).training_defaults, **settings}
-        return make_attack(name, **settings)
+        attack = make_attack(name, **settings)
+        if getattr(attack, "targeted", False) and not targets:
+            raise ConfigError("targeted=true needs target classes as labels, and this command gives "
+                              "the true labels")
+        return attack
     except ConfigError as e:
         if flag is None:
             raise

@@ -14,6 +14,7 @@ from tfrobust.errors import ConfigError
 from tfrobust.theory.settings import SETTINGS
 
 SOLVERS = ("auto", "exact1d", "newton")
+MAX_EXACT_HORIZON = 10_000_000
 
 
 def as_vector(name: str, value, dim: int, *, positive: bool = False) -> Tuple[float, ...]:
@@ -96,6 +97,10 @@ class GapConfig:
         _integer("reps", self.reps, 1)
         _integer("seed", self.seed, 0)
         _integer("exact_horizon", self.exact_horizon, 1)
+        if self.exact_horizon > MAX_EXACT_HORIZON:
+            raise ConfigError(f"exact_horizon={self.exact_horizon} is not allowed: allowed values are integers "
+                              f"<= {MAX_EXACT_HORIZON:,} (the exact curves hold (1 + number of eps) x "
+                              "exact_horizon float64 values, several times over)")
         check_dim(self.dim)
         eps = tuple(check_number("eps", e, low=0.0) for e in _sequence("eps", self.eps))
         if len(set(eps)) != len(eps):

@@ -88,6 +88,8 @@ class TrainConfig(Config):
                 bad("lr_boundaries", "piecewise needs as many --lr_factors as boundaries (at least one)")
             if list(self.lr_boundaries) != sorted(set(self.lr_boundaries)) or self.lr_boundaries[0] < 1:
                 bad("lr_boundaries", "they must be increasing iterations >= 1")
+        if not all(f > 0 and math.isfinite(f) for f in self.lr_factors):
+            bad("lr_factors", "each factor must be a finite number > 0")
         if self.devices and self.strategy != "mirrored":
             bad("devices", "only --strategy=mirrored takes devices")
 

@@ -1,0 +1,189 @@
+"""The bad-input matrix: every command line, one row per malformed input.
+
+A row is ``(command, args, message)``: run with the command's base arguments plus ``args``, the
+command must exit with status 2, print exactly one ``error:`` line that contains ``message``
+(which names the flag or the file), print no traceback, and write no file under ``{out}`` (the
+row's own output directory, which every row's base arguments point at). ``{model}`` is a small
+saved model and ``{file}`` an ordinary file. To cover a new command, add its base arguments to
+``BASE`` and its rows to ``ROWS``.
+
+Rows run in-process, one Python process per command (absl keeps one set of flags per process,
+and two commands define flags of the same name), through :func:`run_rows`.
+"""
+DATASET = "--dataset=synthetic:image_shape=10x10x1,train_size=600,test_size=100,noise_std=0.6"
+
+BASE = {
+    "runs.train": [DATASET, "--valid_size=100", "--train_iters=4", "--eval_every=4", "--base_dir={out}"],
+    "runs.lottery": [DATASET, "--valid_size=100", "--train_iters=4", "--eval_every=4", "--trials=1",
+                     "--prune_iters=2", "--base_dir={out}"],
+    "runs.attack": ["--model_path={model}", DATASET, "--output_dir={out}"],
+    "runs.gengap": ["--setting=gaussian", "--n_max=3", "--reps=100", "--output_dir={out}"],
+    "runs.export_plain": ["--model_path={model}", "--output={out}/plain.keras"],
+    "runs.lottery_report": ["--base_dir={out}"],
+}
+
+ROWS = [
+    # runs.train: flags absl parses
+    ("runs.train", ["--batch_size=abc"], "flag --batch_size=abc"),
+    ("runs.train", ["--nesterov=maybe"], "--nesterov"),
+    ("runs.train", ["--no_such_flag=1"], "no_such_flag"),
+    ("runs.train", ["stray"], "unexpected arguments: stray"),
+    ("runs.train", ["--flagfile=flags/no_such_file.cfg"], "no_such_file.cfg"),
+    # runs.train: TrainConfig's ranges
+    ("runs.train", ["--batch_size=0"], "--batch_size=0 is not allowed"),
+    ("runs.train", ["--eval_batch_size=-3"], "--eval_batch_size=-3 is not allowed"),
+    ("runs.train", ["--train_iters=-5"], "--train_iters=-5 is not allowed"),
+    ("runs.train", ["--eval_every=0"], "--eval_every=0 is not allowed"),
+    ("runs.train", ["--valid_size=-1"], "--valid_size=-1 is not allowed"),
+    ("runs.train", ["--eval_examples=-2"], "--eval_examples=-2 is not allowed"),
+    ("runs.train", ["--seed=-1"], "--seed=-1 is not allowed"),
+    ("runs.train", ["--learning_rate=0"], "--learning_rate=0.0 is not allowed"),
+    ("runs.train", ["--learning_rate=nan"], "--learning_rate=nan is not allowed"),
+    ("runs.train", ["--label_smoothing=1.0"], "--label_smoothing=1.0 is not allowed"),
+    ("runs.train", ["--momentum=-0.5"], "--momentum=-0.5 is not allowed"),
+    ("runs.train", ["--weight_decay=inf"], "--weight_decay=inf is not allowed"),
+    ("runs.train", ["--l1_reg=-1"], "--l1_reg=-1.0 is not allowed"),
+    ("runs.train", ["--min_lr_factor=2"], "--min_lr_factor=2.0 is not allowed"),
+    ("runs.train", ["--cycle_iters=0"], "--cycle_iters=0 is not allowed"),
+    ("runs.train", ["--optimizer=lbfgs"], "--optimizer='lbfgs' is not allowed; allowed: adam, sgd"),
+    ("runs.train", ["--schedule=exponential"], "--schedule='exponential' is not allowed"),
+    ("runs.train", ["--schedule=piecewise"], "--lr_boundaries"),
+    ("runs.train", ["--schedule=piecewise", "--lr_boundaries=10,5", "--lr_factors=0.1,0.01"], "--lr_boundaries"),
+    ("runs.train", ["--schedule=piecewise", "--lr_boundaries=2", "--lr_factors=abc"], "--lr_factors=abc"),
+    ("runs.train", ["--schedule=piecewise", "--lr_boundaries=2", "--lr_factors=-1"], "--lr_factors"),
+    ("runs.train", ["--strategy=tpu"], "--strategy='tpu' is not allowed"),
+    ("runs.train", ["--devices=GPU:0"], "only --strategy=mirrored takes devices"),
+    ("runs.train", ["--strategy=mirrored", "--devices=GPU:7"], "--devices: no device GPU:7"),
+    ("runs.train", ["--strategy=multi_worker"], "needs the TF_CONFIG environment variable"),
+    ("runs.train", ["--experiment=../elsewhere"], "--experiment='../elsewhere' is not allowed"),
+    ("runs.train", ["--experiment="], "--experiment='' is not allowed"),
+    # runs.train: specs
+    ("runs.train", ["--objective=pgd"], "--objective=pgd: unknown training objective 'pgd'"),
+    ("runs.train", ["--objective=mix:adv_weight=1.5"], "--objective=mix:adv_weight=1.5: objective 'mix'"),
+    ("runs.train", ["--objective=mix:beta=1"], "training objective 'mix' has no option 'beta'"),
+    ("runs.train", ["--objective=mix:adv_weight=half"], "adv_weight='half' is not a valid float"),
+    ("runs.train", ["--objective=trades", "--attack=fgsm"], "--objective=trades: objective 'trades' takes"),
+    ("runs.train", ["--objective=trades:beta=-1"], "beta=-1.0 is not allowed"),
+    ("runs.train", ["--attack=deepfool"], "--attack=deepfool: unknown attack 'deepfool'"),
+    ("runs.train", ["--attack=pgd:eps=-0.3"], "--attack=pgd:eps=-0.3: attack 'pgd': eps=-0.3 is not allowed"),
+    ("runs.train", ["--attack=pgd:norm=l1"], "norm='l1' is not allowed"),
+    ("runs.train", ["--attack=pgd:steps=ten"], "steps='ten' is not a valid int"),
+    ("runs.train", ["--attack=pgd:steps=0"], "steps=0 is not allowed"),
+    ("runs.train", ["--attack=pgd:restarts=0"], "restarts=0 is not allowed"),
+    ("runs.train", ["--attack=pgd:eps"], "expected key=value"),
+    ("runs.train", ["--attack=fgsm:targeted=true"], "--attack=fgsm:targeted=true: targeted=true needs target"),
+    ("runs.train", ["--attack=gaussian_blur:std=-1"], "std=-1.0 is not allowed"),
+    ("runs.train", ["--eval_attacks=cw"], "--eval_attacks=cw: unknown attack 'cw'"),
+    ("runs.train", ["--eval_attacks=fgsm:eps=-1"], "--eval_attacks=fgsm:eps=-1"),
+    ("runs.train", ["--model=resnet50"], "--model=resnet50: unknown model 'resnet50'"),
+    ("runs.train", ["--model=lenet:width=0"], "width must be a positive integer"),
+    ("runs.train", ["--model=lenet:depth=3"], "model 'lenet' has no option 'depth'"),
+    ("runs.train", ["--dataset=imagenet"], "--dataset=imagenet: unknown dataset 'imagenet'"),
+    ("runs.train", ["--dataset=synthetic:image_shape=abc"], "--dataset=synthetic:image_shape=abc"),
+    ("runs.train", ["--dataset=mnist", "--data_dir={out}/none"], "mnist"),
+    ("runs.train", ["--valid_size=600"], "valid_size=600 is not allowed for dataset 'synthetic'"),
+    # runs.lottery
+    ("runs.lottery", ["--experiment=reinit_best"], "--reset='reinit_best' is not allowed"),
+    ("runs.lottery", ["--reset=reinit_best"], "--reset='reinit_best' is not allowed"),
+    ("runs.lottery", ["--prune_rate=1.2"], "--prune_rate=1.2 is not allowed; a pruning rate must be in [0, 1)"),
+    ("runs.lottery", ["--prune_rate=-0.1"], "--prune_rate=-0.1 is not allowed"),
+    ("runs.lottery", ["--output_prune_rate=1"], "--output_prune_rate=1.0 is not allowed"),
+    ("runs.lottery", ["--global_prune_rate=1.5"], "--global_prune_rate=1.5 is not allowed"),
+    ("runs.lottery", ["--layer_prune_rates=hidden_1"], "--layer_prune_rates='hidden_1' is not allowed"),
+    ("runs.lottery", ["--layer_prune_rates=hidden_1=2"], "--layer_prune_rates='hidden_1=2' is not allowed"),
+    ("runs.lottery", ["--layer_prune_rates=fc_9=0.5"], "no masked layer named 'fc_9'"),
+    ("runs.lottery", ["--skip_layers=fc_7"], "no masked layer named 'fc_7'; known: hidden_1, hidden_2, output"),
+    ("runs.lottery", ["--layer_prune_rates=hidden_1=0.5", "--global_prune_rate=0.2"], "cannot be combined"),
+    ("runs.lottery", ["--rewind_iter=999"], "--rewind_iter=999 is not allowed"),
+    ("runs.lottery", ["--reset=reinit_rand", "--rewind_iter=2"], "only --reset=reinit_orig"),
+    ("runs.lottery", ["--orig_reset_source=final"], "--orig_reset_source='final' is not allowed"),
+    ("runs.lottery", ["--trials=0"], "--trials=0 is not allowed"),
+    ("runs.lottery", ["--prune_iters=0"], "--prune_iters=0 is not allowed"),
+    ("runs.lottery", ["--attack=cw"], "--attack=cw: unknown attack 'cw'"),
+    ("runs.lottery", ["--eval_attacks=pgd:eps=-1"], "--eval_attacks=pgd:eps=-1"),
+    ("runs.lottery", ["--dataset=cifar100"], "--dataset=cifar100: unknown dataset 'cifar100'"),
+    ("runs.lottery", ["--model=lenet:width=-2"], "width must be a positive integer"),
+    ("runs.lottery", ["--adv_train", "--objective=madry"], "--objective=madry and --adv_train/--adv_weight"),
+    ("runs.lottery", ["--adv_weight=0.3"], "--adv_weight=0.3 needs --adv_train"),
+    ("runs.lottery", ["--adv_train", "--adv_weight=2"], "adv_weight=2.0 is not allowed"),
+    ("runs.lottery", ["--strategy=cluster"], "--strategy"),
+    ("runs.lottery", ["--devices=0"], "--devices: no device GPU:0"),
+    ("runs.lottery", ["--learning_rate=-1"], "--learning_rate=-1.0 is not allowed"),
+    ("runs.lottery", ["--batch_size=0"], "--batch_size=0 is not allowed"),
+    ("runs.lottery", ["--log_every=0"], "--log_every"),
+    # runs.attack
+    ("runs.attack", ["--attacks=pgd:eps=-0.3"], "--attacks=pgd:eps=-0.3: attack 'pgd': eps=-0.3 is not allowed"),
+    ("runs.attack", ["--attacks=cw"], "--attacks=cw: unknown attack 'cw'"),
+    ("runs.attack", ["--attacks=pgd:step_size=x"], "step_size='x' is not a valid float"),
+    ("runs.attack", ["--dataset=imagenet"], "unknown dataset 'imagenet'"),
+    ("runs.attack", ["--model_path={out}/nothing.keras"], "no model file at"),
+    ("runs.attack", ["--model_path={file}"], "is not a .keras file"),
+    ("runs.attack", ["--model_path={garbage}"], "cannot load a model from"),
+    ("runs.attack", ["--split=valid"], "--split=valid needs --valid_size > 0"),
+    ("runs.attack", ["--split=train"], "--split"),
+    ("runs.attack", ["--batch_size=0"], "--batch_size"),
+    ("runs.attack", ["--max_examples=0"], "--max_examples"),
+    ("runs.attack", ["--dataset=synthetic:image_shape=12x12x1"], "takes inputs of shape (10, 10, 1)"),
+    ("runs.attack", ["--attacks=fgsm:targeted=true"], "--attacks=fgsm:targeted=true: targeted=true needs"),
+    # runs.gengap
+    ("runs.gengap", ["--setting=logistic"], "--setting=logistic is not allowed"),
+    ("runs.gengap", ["--eps=-1"], "eps"),
+    ("runs.gengap", ["--eps=abc"], "--eps=abc: 'abc' is not a number"),
+    ("runs.gengap", ["--reps=0"], "--reps=0 is not allowed"),
+    ("runs.gengap", ["--tau=0.5"], "--tau does not apply to --setting=gaussian"),
+    ("runs.gengap", ["--setting=bernoulli", "--tau=1.5"], "tau"),
+    ("runs.gengap", ["--n=0", "--n_max=-1"], "--n and --n_max are both given"),
+    ("runs.gengap", ["--n_max=0"], "--n_max=0 is not allowed"),
+    ("runs.gengap", ["--dim=0"], "dim=0 is not allowed"),
+    ("runs.gengap", ["--sigma=-2"], "sigma"),
+    ("runs.gengap", ["--output_dir="], "--output_dir is required"),
+    ("runs.gengap", ["--output_dir={file}"], "is a file"),
+    ("runs.gengap", ["--exact_horizon=1000000000000"], "--exact_horizon=1000000000000 is not allowed"),
+    # runs.export_plain and runs.lottery_report
+    ("runs.export_plain", ["--model_path={out}/none.keras"], "no model file at"),
+    ("runs.export_plain", ["--model_path={file}"], "is not a .keras file"),
+    ("runs.export_plain", ["--output={out}/plain.h5"], "must end in .keras"),
+    ("runs.lottery_report", [], "no finished lottery run (results.json of kind 'lottery') under"),
+    ("runs.lottery_report", ["--base_dir={garbage_dir}"], "cannot read"),
+]
+
+RUNNER = """
+import contextlib, importlib, io, json, sys, traceback
+from absl import flags
+from runs import common
+module = importlib.import_module(sys.argv[1])
+results = []
+for args in json.loads(sys.argv[2]):
+    flags.FLAGS.unparse_flags()
+    err, out, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            common.run(module.main, argv=[sys.argv[1], *args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            code = "exception"
+            traceback.print_exc(file=err)
+    results.append({"code": code, "stderr": err.getvalue(), "stdout": out.getvalue()})
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def run_rows(command, rows, root, values, cwd, env):
+    """Runs ``rows`` (lists of args) of ``command`` in one process; returns (results, out dirs)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    outs, argvs = [], []
+    for i, args in enumerate(rows):
+        out = os.path.join(root, f"{command}-{i}")
+        outs.append(out)
+        argvs.append([a.format(out=out, **values) for a in BASE[command] + list(args)])
+    proc = subprocess.run([sys.executable, "-c", RUNNER, command, json.dumps(argvs)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULTS ")]
+    if proc.returncode != 0 or not line:
+        raise RuntimeError(f"the runner for {command} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[-1][len("RESULTS "):]), outs
