@@ -1,0 +1,34 @@
+"""Kill anywhere, resume, and get the uninterrupted run's files: runs.train and runs.lottery under
+the harness of tests/killresume.py. KILL_POINTS=n (environment) tries n points after files and n
+at random times per command instead of the suite's few."""
+import os
+
+import pytest
+
+from killresume import kill_points, run_killed, run_whole, snapshot
+
+DATASET = "--dataset=synthetic:image_shape=10x10x1,train_size=300,test_size=60,noise_std=0.6"
+COMMANDS = {
+    "runs.train": lambda out: ["runs.train", DATASET, "--valid_size=60", "--batch_size=20", "--train_iters=30",
+                               "--eval_every=10", "--objective=mix", "--attack=pgd:eps=0.1,step_size=0.03,steps=3",
+                               f"--base_dir={out}", "--quiet"],
+    "runs.lottery": lambda out: ["runs.lottery", DATASET, "--valid_size=60", "--batch_size=20", "--train_iters=10",
+                                 "--eval_every=5", "--trials=2", "--prune_iters=2", "--adv_train",
+                                 "--attack=fgsm:eps=0.1", f"--base_dir={out}", "--quiet"],
+}
+N = int(os.environ.get("KILL_POINTS", "0"))
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_killed_anywhere_the_run_resumes_to_the_same_files(command, tmp_path):
+    make = COMMANDS[command]
+    whole = run_whole(make, str(tmp_path / "whole"))
+    assert len(whole.order) >= 8 and any(f.endswith("results.json") for f in whole.snapshot)
+    points = kill_points(whole, n_files=N or 3, n_random=N or 1, seed=len(command))
+    landed = 0
+    for i, point in enumerate(points):
+        out = str(tmp_path / f"killed_{i}")
+        landed += run_killed(make, out, point)
+        assert snapshot(out) == whole.snapshot, f"{command} killed {point}"
+    print(f"{command}: {len(points)} kill points, {landed} killed before the end, all resumed identically")
+    assert landed >= len(points) // 2
