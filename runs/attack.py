@@ -54,6 +54,11 @@ def main(argv):
             f"--model_path takes inputs of shape {tuple(model.input_shape[1:])} but --dataset="
             f"{FLAGS.dataset} has {tuple(splits.input_shape)}"
         )
+    for spec, attack in zip(FLAGS.attacks, attacks.values()):
+        try:
+            attack.check_input(splits.input_shape)
+        except ConfigError as e:
+            raise ConfigError(f"--attacks={spec}: {e}") from None
     dataset = splits.test if FLAGS.split == "test" else splits.valid
     n = FLAGS.max_examples or (splits.test_size if FLAGS.split == "test" else splits.valid_size)
     common.say(f"evaluating {FLAGS.model_path} on {n} {FLAGS.split} examples of {FLAGS.dataset} "

@@ -50,10 +50,13 @@ class Setup(Parts):
 
     def new_model(self, seed: Optional[int] = None):
         """A fresh model of the config (initialiser seed ``seed``, default the config's), built in
-        the strategy's scope."""
+        the strategy's scope; an error names ``--model``."""
         with self.strategy.scope():
-            return models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
-                                      seed=self.config.seed if seed is None else seed, **self.model_options)
+            try:
+                return models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
+                                          seed=self.config.seed if seed is None else seed, **self.model_options)
+            except ConfigError as e:
+                raise ConfigError(f"--model={self.config.model}: {e}") from None
 
     def with_config(self, config: TrainConfig) -> "Setup":
         """The setup of ``config`` on this strategy and these splits (which must fit ``config``).
@@ -107,6 +110,11 @@ def build(config: TrainConfig, data_dir: Optional[str] = None, strategy=None, sp
     parts = check(config)
     strategy = strategy or distribute.make_strategy(config.strategy, config.devices)
     splits = splits or load_splits(config, data_dir)
+    for flag, attack in [("attack", parts.train_attack)] + [("eval_attacks", a) for a in parts.eval_attacks.values()]:
+        try:
+            attack.check_input(splits.input_shape)
+        except ConfigError as e:
+            raise ConfigError(f"--{flag}={attack.label}: {e}") from None
     objective = dataclasses.replace(parts.objective, num_classes=splits.num_classes)
     fields = {f.name: getattr(parts, f.name) for f in dataclasses.fields(Parts)}
     return Setup(**{**fields, "objective": objective}, config=config, strategy=strategy, splits=splits)

@@ -105,6 +105,9 @@ class Attack(abc.ABC):
     def check_labels(self, y) -> None:
         """Raises :class:`ConfigError` when the attack cannot run with labels ``y``."""
 
+    def check_input(self, input_shape) -> None:
+        """Raises :class:`ConfigError` when the attack cannot run on inputs of ``input_shape``."""
+
     def __call__(self, model, x, y=None, seed=None) -> tf.Tensor:
         self.check_labels(y)
         key = _NO_MODEL if model is None else model  # corruptions need no model

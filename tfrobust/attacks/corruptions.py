@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks.base import Attack
+from tfrobust.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +56,16 @@ class GaussianBlur(Attack):
         super().validate()
         self._check(self.std >= 0 and math.isfinite(self.std), "std", "a finite number >= 0")
 
+    def check_input(self, input_shape):
+        r = len(gaussian_kernel_1d(self.std)) // 2 if self.std else 0
+        if r >= min(input_shape[:2]):
+            raise ConfigError(f"attack 'gaussian_blur': std={self.std} needs a kernel of radius {r} pixels, "
+                              f"too large for {input_shape[0]}x{input_shape[1]} images")
+
     def perturb(self, model, x, y, seed):
         if self.std == 0:
             return x
+        self.check_input(tuple(x.shape[1:]))
         k = gaussian_kernel_1d(self.std)
         r = len(k) // 2
         channels = x.shape[-1]

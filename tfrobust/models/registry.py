@@ -22,9 +22,14 @@ def build_model(
         raise ConfigError(f"input_shape must be (height, width, channels); got {tuple(input_shape)}")
     if num_classes < 2:
         raise ConfigError(f"num_classes must be at least 2; got {num_classes}")
-    return MODELS.build(
-        name, input_shape=tuple(input_shape), num_classes=num_classes, seed=seed, **options
-    )
+    try:
+        return MODELS.build(name, input_shape=tuple(input_shape), num_classes=num_classes, seed=seed, **options)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, ZeroDivisionError) as e:  # Keras on a shape or size it cannot take
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"model {name!r} cannot be built for inputs of shape {tuple(input_shape)} with "
+                          f"{options or 'its default options'}: {first}") from None
 
 
 def initializer(seed: int, index: int, kind: str = "glorot_uniform"):

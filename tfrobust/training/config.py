@@ -66,6 +66,8 @@ class TrainConfig(Config):
         for name in ("valid_size", "eval_examples", "seed"):
             if getattr(self, name) < 0:
                 bad(name, "it must be >= 0")
+        if self.seed >= 2 ** 63:
+            bad("seed", "it must be < 2**63 (seeds are int64)")
         for name in ("batch_size", "eval_batch_size", "train_iters", "eval_every", "cycle_iters"):
             if getattr(self, name) < 1:
                 bad(name, "it must be >= 1")
