@@ -18,7 +18,7 @@ import shutil
 from typing import Callable, Dict, List, Optional
 
 from tfrobust.config import Config, legacy_run_id, run_id
-from tfrobust.errors import ConfigError
+from tfrobust.errors import ConfigError, DataError
 from tfrobust.io import write_json_atomic, write_text_atomic
 
 
@@ -64,11 +64,26 @@ class RunDir:
         if os.path.isdir(self.path):
             shutil.rmtree(self.path)
 
+    def damaged(self, path: str, fault: str) -> DataError:
+        """The error for a file of this run that cannot be read."""
+        return DataError(f"{path} {fault}: the run directory is damaged; move {self.path} away, or rerun "
+                         "with --force to start this run again")
+
+    def _json(self, path: str):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise self.damaged(path, f"is not valid JSON ({e})") from None
+
     def prepare(self) -> None:
         """Creates the directory and checks or writes config.json."""
         os.makedirs(self.path, exist_ok=True)
         if os.path.exists(self.config_path):
-            stored = stored_config(self.config_path, type(self.config))
+            try:
+                stored = type(self.config).from_dict(self._json(self.config_path))
+            except (ValueError, TypeError, AttributeError) as e:
+                raise self.damaged(self.config_path, f"does not hold a {type(self.config).__name__} ({e})") from None
             if stored != self.config:
                 raise ConfigError(f"{self.config_path} holds a different config (a changed default or a "
                                   "hash collision); move that directory away or rerun with --force")
@@ -78,8 +93,19 @@ class RunDir:
     def read_metrics(self) -> List[Dict]:
         if not os.path.exists(self.metrics_path):
             return []
-        with open(self.metrics_path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        records = []
+        with open(self.metrics_path, errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                    raise self.damaged(self.metrics_path, f"line {number} is not a metrics record")
+                records.append(record)
+        return records
 
     def append_metrics(self, record: Dict) -> None:
         """Appends one line; the whole file is rewritten atomically so a kill never tears it."""
@@ -98,14 +124,10 @@ class RunDir:
         write_json_atomic(self.results_path, results)
 
     def read_results(self) -> Dict:
-        with open(self.results_path) as f:
-            return json.load(f)
-
-
-def stored_config(path: str, cls):
-    """The config in a config.json, in this version's fields (older forms are migrated)."""
-    with open(path) as f:
-        return cls.from_dict(json.load(f))
+        results = self._json(self.results_path)
+        if not isinstance(results, dict) or "final" not in results and "rounds" not in results:
+            raise self.damaged(self.results_path, "is not a results record")
+        return results
 
 
 def find_legacy_run(parent: str, config: Config) -> Optional[str]:

@@ -20,6 +20,7 @@ Progress.
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from typing import Callable, Dict, Optional
@@ -170,8 +171,15 @@ class Checkpointing(Hook):
         directory = trainer.run_dir.checkpoint_dir if chief else tempfile.mkdtemp(prefix="tfrobust-worker-")
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep)
         start = 0
+        state = os.path.join(directory, "checkpoint")
+        if not self.manager.latest_checkpoint and os.path.exists(state):
+            trainer.progress(f"{state} names no readable checkpoint; starting from iteration 0")
         if self.manager.latest_checkpoint:
-            status = self.checkpoint.restore(self.manager.latest_checkpoint)
+            try:
+                status = self.checkpoint.restore(self.manager.latest_checkpoint)
+            except Exception as e:  # truncated or foreign files fail in many ways inside TensorFlow
+                raise trainer.run_dir.damaged(self.manager.latest_checkpoint,
+                                              f"cannot be restored ({type(e).__name__})") from None
             try:
                 status.assert_existing_objects_matched()
             except AssertionError as e:
