@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from typing import Callable, Dict, List, Optional
 
 from tfrobust.config import Config, legacy_run_id, run_id
@@ -60,9 +61,17 @@ class RunDir:
         return os.path.exists(self.results_path)
 
     def wipe(self) -> None:
-        """Deletes the run directory (``--force``)."""
-        if os.path.isdir(self.path):
-            shutil.rmtree(self.path)
+        """Deletes what the run directory holds (``--force``), but its lock."""
+        if not os.path.isdir(self.path):
+            return
+        for entry in os.listdir(self.path):
+            path = os.path.join(self.path, entry)
+            if entry == ".lock":
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
 
     def damaged(self, path: str, fault: str) -> DataError:
         """The error for a file of this run that cannot be read."""
@@ -144,3 +153,70 @@ def find_legacy_run(parent: str, config: Config) -> Optional[str]:
         except (OSError, ValueError, TypeError):  # unreadable or foreign: not a legacy run of ours
             continue
     return None
+
+
+class RunLock:
+    """``<run directory>/.lock``: one process works in a run directory at a time.
+
+    The lock file holds the host and pid of its holder. A second process gets a clear error naming
+    them; a lock whose holder is gone (same host, no such pid) is taken over, so a killed run
+    resumes without help. A lock from another host cannot be checked and is respected.
+    """
+
+    def __init__(self, directory: str):
+        self.path = os.path.join(directory, ".lock")
+        self.me = {"host": socket.gethostname(), "pid": os.getpid()}
+
+    def acquire(self) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        for _ in range(10):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.holder()
+                if holder is not None and not self._gone(holder):
+                    raise ConfigError(
+                        f"{os.path.dirname(self.path)} is in use by process {holder.get('pid')} on "
+                        f"{holder.get('host')}; wait for it to finish, or remove {self.path} if that process "
+                        "is gone") from None
+                try:  # a stale or unreadable lock: take it over
+                    os.remove(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.me, f)
+            return
+        raise ConfigError(f"cannot take the lock {self.path}: other processes keep taking it")
+
+    def holder(self) -> Optional[dict]:
+        try:
+            with open(self.path) as f:
+                holder = json.load(f)
+            return holder if isinstance(holder, dict) else None
+        except (OSError, ValueError):
+            return None
+
+    def _gone(self, holder: dict) -> bool:
+        if holder.get("host") != self.me["host"] or not isinstance(holder.get("pid"), int):
+            return False
+        if holder["pid"] == self.me["pid"]:
+            return False  # this very process: a second trainer on the same directory
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def release(self) -> None:
+        if self.holder() == self.me:
+            os.remove(self.path)
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()

@@ -17,6 +17,7 @@ A killed search resumes: finished rounds are skipped, the unfinished one resumes
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -24,7 +25,7 @@ from typing import Callable, Dict, List, Optional
 
 from tfrobust import build
 from tfrobust.errors import ConfigError
-from tfrobust.experiment import RunDir
+from tfrobust.experiment import RunDir, RunLock
 from tfrobust.io import load_arrays, save_arrays_atomic
 from tfrobust.layers import get_masks, set_masks
 from tfrobust.pruning.config import LotteryConfig
@@ -138,19 +139,20 @@ class LotterySearch:
             self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
             return root.read_results()
         self.check()
-        if force and self.chief:
-            root.wipe()
-        if self.chief:
-            root.prepare()
-        c, t0, records = self.config, time.time(), []
-        for trial in range(c.trials):
-            for r in range(c.rounds):
-                records.append(self.run_round(trial, r))
-        results = {"kind": "lottery", "config": c.to_dict(), "id": root.id, "rounds": records,
-                   "seconds": time.time() - t0}
-        if self.chief:
-            root.write_results(results)
-        return results
+        with RunLock(root.path) if self.chief else contextlib.nullcontext():
+            if force and self.chief:
+                root.wipe()
+            if self.chief:
+                root.prepare()
+            c, t0, records = self.config, time.time(), []
+            for trial in range(c.trials):
+                for r in range(c.rounds):
+                    records.append(self.run_round(trial, r))
+            results = {"kind": "lottery", "config": c.to_dict(), "id": root.id, "rounds": records,
+                       "seconds": time.time() - t0}
+            if self.chief:
+                root.write_results(results)
+            return results
 
     def run_round(self, trial: int, r: int) -> Dict:
         c = self.config

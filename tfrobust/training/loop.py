@@ -14,13 +14,14 @@ unless ``force``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
 
-from tfrobust.experiment import RunDir
+from tfrobust.experiment import RunDir, RunLock
 from tfrobust.saving import save_model
 from tfrobust.training.config import TrainConfig
 from tfrobust.training.hooks import Checkpointing, Divergence, Evaluation, Hook, Progress, TensorBoard
@@ -103,15 +104,21 @@ class Trainer:
                                            self.iteration)
 
     def run(self, force: bool = False) -> Dict:
-        rd, c = self.run_dir, self.config
+        """Trains (or resumes) in the run directory, holding its lock; returns the results record."""
+        rd = self.run_dir
         if rd.finished and not force:
             self.progress(f"{rd.path} is finished; returning its results (use --force to redo)")
             return rd.read_results()
-        if force and self.chief:
-            rd.wipe()
         self.build()  # a bad model spec fails here, before anything is written
-        if self.chief:
-            rd.prepare()
+        with RunLock(rd.path) if self.chief else contextlib.nullcontext():
+            if self.chief:
+                if force:
+                    rd.wipe()
+                rd.prepare()
+            return self._train()
+
+    def _train(self) -> Dict:
+        rd, c = self.run_dir, self.config
         start_step = self.checkpointing.restore(self)
         self.progress(f"resuming {rd.path} from iteration {start_step}" if start_step else f"training in {rd.path}")
         for hook in self.hooks:

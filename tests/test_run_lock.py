@@ -1,0 +1,66 @@
+"""One process per run directory: a second gets a clear error; a dead holder's lock is taken over."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tfrobust.errors import ConfigError
+from tfrobust.experiment import RunLock
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ["--dataset=synthetic:image_shape=10x10x1,train_size=300,test_size=60,noise_std=0.6", "--valid_size=60",
+        "--batch_size=20", "--eval_every=50", "--objective=mix", "--attack=pgd:eps=0.1,step_size=0.03,steps=5"]
+
+
+def test_a_second_holder_is_refused_and_a_released_lock_is_free(tmp_path):
+    with RunLock(str(tmp_path)):
+        other = RunLock(str(tmp_path))
+        with pytest.raises(ConfigError, match=f"{tmp_path} is in use by process {os.getpid()}"):
+            other.acquire()
+    with RunLock(str(tmp_path)):
+        pass
+    assert not os.path.exists(tmp_path / ".lock")
+
+
+def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".lock").write_text(json.dumps({"host": RunLock(str(tmp_path)).me["host"], "pid": dead.pid}))
+    with RunLock(str(tmp_path)) as lock:
+        assert lock.holder() == lock.me
+    (tmp_path / ".lock").write_text("garbage")
+    with RunLock(str(tmp_path)):
+        pass
+
+
+def test_a_lock_from_another_host_is_respected(tmp_path):
+    (tmp_path / ".lock").write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+    with pytest.raises(ConfigError, match="in use by process 1 on elsewhere"):
+        RunLock(str(tmp_path)).acquire()
+
+
+def test_two_processes_on_one_run_directory(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "runs.train", *ARGS, f"--base_dir={tmp_path}", "--quiet"]
+    first = subprocess.Popen(command + ["--train_iters=400"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not any(".lock" in files for _, _, files in os.walk(tmp_path)):
+        assert first.poll() is None and time.time() < deadline, first.stderr.read()
+        time.sleep(0.05)
+    second = subprocess.run(command + ["--train_iters=400"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert second.returncode == 2 and "is in use by process" in second.stderr, second.stderr[-2000:]
+    first.send_signal(signal.SIGKILL)  # its lock stays behind
+    first.wait()
+    resumed = subprocess.run(command + ["--train_iters=400"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    (run_id,) = os.listdir(tmp_path / "train")
+    steps = [json.loads(l)["step"] for l in open(tmp_path / "train" / run_id / "metrics.jsonl")]
+    assert steps == list(range(50, 401, 50))
+    assert not os.path.exists(tmp_path / "train" / run_id / ".lock")
