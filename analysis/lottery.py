@@ -37,7 +37,11 @@ def load_runs(base_dir: str) -> List[Dict]:
                 results = json.load(f)
         except (OSError, json.JSONDecodeError) as e:
             raise DataError(f"cannot read {path}: {e}") from None
-        if results.get("kind") == "lottery":
+        if isinstance(results, dict) and results.get("kind") == "lottery":
+            missing = [k for k in ("config", "rounds") if k not in results]
+            if missing:
+                raise DataError(f"{path} is a lottery record without {', '.join(missing)}: it was not written "
+                                "by runs.lottery, or is damaged")
             results["path"] = os.path.dirname(path)
             runs.append(results)
     if not runs:

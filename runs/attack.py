@@ -46,6 +46,8 @@ def main(argv):
     if FLAGS.split == "valid" and FLAGS.valid_size == 0:
         raise ConfigError("--split=valid needs --valid_size > 0")
 
+    if FLAGS.output_dir:
+        common.check_output_dir("output_dir", FLAGS.output_dir)
     model = load_model(FLAGS.model_path, trust=FLAGS.trust_model_file)
     splits = common.load_data(FLAGS.dataset, batch_size=FLAGS.batch_size, valid_size=FLAGS.valid_size,
                               seed=FLAGS.seed, data_dir=FLAGS.data_dir)

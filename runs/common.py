@@ -63,6 +63,22 @@ def run(main, argv=None) -> None:
     app.run(wrapped, argv=argv, flags_parser=parse_flags)
 
 
+def check_output_dir(flag: str, path: str) -> None:
+    """Fails now, not after the work, when ``--flag=path`` cannot hold output: a file is in the
+    way, or the nearest existing directory is not writable."""
+    from tfrobust.errors import ConfigError
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"--{flag}={path} is a file; it must be a directory")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"--{flag}={path}: {existing} is a file, so the directory cannot be made")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--{flag}={path}: {existing} is not writable")
+
+
 def say(text: str) -> None:
     """A progress line (suppressed by --quiet)."""
     if not flags.FLAGS.quiet:

@@ -7,6 +7,8 @@ each layer.
 """
 from __future__ import annotations
 
+import os
+
 from absl import flags
 
 from runs import common
@@ -22,6 +24,7 @@ def main(argv):
     from tfrobust.layers.plain import export_plain, sparsity
     from tfrobust.saving import load_model, save_model
 
+    common.check_output_dir("output", os.path.dirname(os.path.abspath(FLAGS.output)))
     plain = export_plain(load_model(FLAGS.model_path, trust=FLAGS.trust_model_file))
     save_model(plain, FLAGS.output)
     for name, s in sparsity(plain).items():

@@ -75,8 +75,7 @@ def config_from_flags():
                               f"it applies to: {', '.join(SETTINGS.users(name))}")
     if not FLAGS.output_dir:
         raise ConfigError("--output_dir is required: the directory for the results")
-    if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
-        raise ConfigError(f"--output_dir={FLAGS.output_dir} is a file; allowed: a directory")
+    common.check_output_dir("output_dir", FLAGS.output_dir)
     if FLAGS["n"].present and FLAGS.n_max is not None:
         raise ConfigError("--n and --n_max are both given; allowed: one of them")
     options = _flag_values(SETTINGS.get(setting).paper)

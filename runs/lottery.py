@@ -100,6 +100,7 @@ def main(argv):
     from tfrobust.pruning import LotterySearch
 
     config = config_from_flags()
+    common.check_output_dir("base_dir", FLAGS.base_dir)
     search = LotterySearch(config, FLAGS.base_dir, FLAGS.data_dir, progress=common.say, log_every=FLAGS.log_every)
     results = search.run(force=FLAGS.force)
     if not search.chief:

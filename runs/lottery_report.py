@@ -19,6 +19,7 @@ flags.DEFINE_string("output_dir", None, "Where to write the report (default: --b
 def main(argv):
     from analysis import lottery
 
+    common.check_output_dir("output_dir" if FLAGS.output_dir else "base_dir", FLAGS.output_dir or FLAGS.base_dir)
     runs = lottery.load_runs(FLAGS.base_dir)
     paths = lottery.write_report(runs, FLAGS.output_dir or FLAGS.base_dir)
     print(f"{len(runs)} lottery runs; wrote " + ", ".join(paths.values()))

@@ -36,6 +36,7 @@ def main(argv):
     from tfrobust.training import Trainer
 
     config = config_from_flags()
+    common.check_output_dir("base_dir", FLAGS.base_dir)
     setup = build(config, FLAGS.data_dir)
     run = RunDir.for_config(FLAGS.base_dir, config.experiment, config, common.say, chief=setup.chief)
     results = Trainer(setup, run, progress=common.say, log_every=FLAGS.log_every).run(force=FLAGS.force)

@@ -28,6 +28,8 @@ def make_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strat
                                   f"{', '.join(sorted(d.name for d in tf.config.list_logical_devices()))}")
         return tf.distribute.MirroredStrategy(devices=list(devices) or None)
     if name == "multi_worker":
+        if "TF_CONFIG" in os.environ:
+            tf_config()  # fails clearly on a malformed value, before TensorFlow reads it
         if "TF_CONFIG" not in os.environ:
             raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable "
                               "(cluster and task) set for each worker")
@@ -44,9 +46,23 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not os.environ.get("TF_CONFIG"):
         return True
-    task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
+    task = tf_config().get("task", {})
     kind, index = task.get("type"), task.get("index", 0)
-    cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    cluster = tf_config().get("cluster", {})
     if "chief" in cluster:
         return kind == "chief"
     return kind == "worker" and index == 0
+
+
+def tf_config() -> dict:
+    """The ``TF_CONFIG`` environment variable, parsed: a JSON object with ``cluster`` and ``task``."""
+    try:
+        value = json.loads(os.environ["TF_CONFIG"])
+    except ValueError as e:
+        raise ConfigError(f"the TF_CONFIG environment variable is not JSON ({e}); set it to "
+                          '{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": i}}') from None
+    if not isinstance(value, dict) or not isinstance(value.get("cluster", {}), dict) \
+            or not isinstance(value.get("task", {}), dict):
+        raise ConfigError("the TF_CONFIG environment variable must be a JSON object with a 'cluster' object "
+                          "and a 'task' object")
+    return value

@@ -62,3 +62,9 @@ def test_natural_comes_first_even_from_sorted_json(tmp_path):
     (loaded,) = lottery.load_runs(str(tmp_path))
     columns = list(lottery.table_rows([loaded])[0])
     assert columns[4:7] == ["test natural", "test fgsm", "test pgd"]
+
+
+def test_a_lottery_record_without_its_keys_is_named(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"kind": "lottery", "id": "x"}))
+    with pytest.raises(DataError, match="results.json is a lottery record without config, rounds"):
+        lottery.load_runs(str(tmp_path))

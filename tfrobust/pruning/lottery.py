@@ -127,6 +127,7 @@ class LotterySearch:
         if c.global_rate is None:
             self.rates = layer_rates(model, c.prune_rate, c.output_prune_rate, c.layer_rate_overrides(),
                                      c.skip_layers)
+            check_rounds_leave_weights(get_masks(model), self.rates, c.rounds)
         else:
             if c.layer_prune_rates:
                 raise ConfigError("--layer_prune_rates cannot be combined with --global_prune_rate")
@@ -169,6 +170,17 @@ class LotterySearch:
                       ", ".join(f"{name} {v['accuracy']:.4f}" for name, v in final.items()) +
                       f"; early stop at {record['early_stop']['step']}")
         return record
+
+
+def check_rounds_leave_weights(masks: Dict, rates: Dict[str, float], rounds: int) -> None:
+    """Refuses per-layer rates that would prune a layer to no weights within ``rounds`` rounds."""
+    for name, mask in masks.items():
+        remaining = int(mask.sum())
+        for r in range(1, rounds):
+            remaining -= int(round(rates.get(name, 0.0) * remaining))
+            if remaining == 0:
+                raise ConfigError(f"pruning {name} by {rates[name]} per round leaves it no weights at round {r} "
+                                  f"of {rounds}: lower its rate or --prune_iters")
 
 
 def round_record(metrics: List[Dict], results: Dict) -> Dict:
