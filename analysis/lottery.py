@@ -44,9 +44,34 @@ def load_runs(base_dir: str) -> List[Dict]:
                                 "by runs.lottery, or is damaged")
             results["path"] = os.path.dirname(path)
             runs.append(results)
+    runs += partial_runs(base_dir, {run["path"] for run in runs})
     if not runs:
         raise DataError(f"no finished lottery run (results.json of kind 'lottery') under {base_dir}")
     return sorted(runs, key=lambda r: (config_of(r).reset, label(r)))
+
+
+def partial_runs(base_dir: str, finished) -> List[Dict]:
+    """Searches still under way or spread over a job array (config.json and trial_*/, no
+    results.json): their finished rounds, marked ``partial``."""
+    from tfrobust.pruning.lottery import collect_rounds
+
+    out = []
+    for depth in ("", "*", "*/*"):
+        for path in sorted(glob.glob(os.path.join(base_dir, depth, "config.json"))):
+            root = os.path.dirname(path)
+            if root in finished or os.path.exists(os.path.join(root, "results.json")) \
+                    or not glob.glob(os.path.join(root, "trial_*")):
+                continue
+            try:
+                with open(path) as f:
+                    config = LotteryConfig.from_dict(json.load(f))
+            except (OSError, ValueError, TypeError) as e:
+                raise DataError(f"cannot read {path}: {e}") from None
+            rounds = [rec for _, rec in sorted(collect_rounds(root, config).items())]
+            if rounds:
+                out.append({"kind": "lottery", "config": config.to_dict(), "id": os.path.basename(root),
+                            "rounds": rounds, "partial": True, "path": root})
+    return out
 
 
 def config_of(run: Dict) -> LotteryConfig:
@@ -58,10 +83,14 @@ def label(run: Dict) -> str:
     """``reinit_orig, normal training``, ``reinit_orig, pgd:eps=0.3,... adversarial training`` (the
     50/50 mix) or ``reinit_orig, pgd:eps=0.3,... trades:beta=6 training``."""
     c = config_of(run)
+    partial = ""
+    if run.get("partial"):
+        done = len({rec["trial"] for rec in run["rounds"] if rec["round"] == c.rounds - 1})
+        partial = f" ({done} of {c.trials} trials finished)"
     if c.train.objective == "natural":
-        return f"{c.reset}, normal training"
+        return f"{c.reset}, normal training{partial}"
     objective = "adversarial" if c.train.objective == "mix" else c.train.objective
-    return f"{c.reset}, {c.train.attack} {objective} training"
+    return f"{c.reset}, {c.train.attack} {objective} training{partial}"
 
 
 def _levels(run: Dict) -> Dict[int, List[Dict]]:

@@ -125,6 +125,8 @@ ROWS = [
     ("runs.lottery", ["--learning_rate=-1"], "--learning_rate=-1.0 is not allowed"),
     ("runs.lottery", ["--batch_size=0"], "--batch_size=0 is not allowed"),
     ("runs.lottery", ["--log_every=0"], "--log_every"),
+    ("runs.lottery", ["--trial=5"], "--trial=5 is not allowed; this search has trials 0..0"),
+    ("runs.lottery", ["--trial=0", "--force"], "--force with --trial would wipe the other trials' work"),
     # runs.attack
     ("runs.attack", ["--attacks=pgd:eps=-0.3"], "--attacks=pgd:eps=-0.3: attack 'pgd': eps=-0.3 is not allowed"),
     ("runs.attack", ["--attacks=cw"], "--attacks=cw: unknown attack 'cw'"),

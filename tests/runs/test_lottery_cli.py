@@ -65,3 +65,21 @@ def test_export_plain_writes_a_model_without_masked_layers(search, tmp_path):
 
     model = keras.models.load_model(out)  # no tfrobust layer needed
     assert {type(layer).__name__ for layer in model.layers} == {"InputLayer", "Flatten", "Dense"}
+
+
+def test_a_job_array_of_trials_merges_into_one_search(tmp_path):
+    args = [DATASET, "--valid_size=100", "--trials=2", "--prune_iters=2", "--train_iters=10", "--eval_every=10",
+            "--batch_size=30", "--attack=fgsm:eps=0.1", "--adv_train", f"--base_dir={tmp_path}", "--quiet"]
+    second = run("runs.lottery", *args, "--trial=1")
+    assert second.returncode == 0, second.stderr
+    (run_id,) = os.listdir(tmp_path / "reinit_orig")
+    root = tmp_path / "reinit_orig" / run_id
+    assert not (root / "results.json").exists() and not (root / "trial_0").exists()
+    report = run("runs.lottery_report", f"--base_dir={tmp_path}", f"--output_dir={tmp_path / 'report'}")
+    assert report.returncode == 0, report.stderr
+    assert "(1 of 2 trials finished)" in report.stdout and "| 1 |" in report.stdout
+    first = run("runs.lottery", *args, "--trial=0")
+    assert first.returncode == 0, first.stderr
+    results = json.load(open(root / "results.json"))
+    assert [(r["trial"], r["round"]) for r in results["rounds"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert "partial" not in results

@@ -134,26 +134,45 @@ class LotterySearch:
             prune_masks(model, global_rate=c.global_rate, skip=c.skip_layers)
             self.rates = None
 
-    def run(self, force: bool = False) -> Dict:
-        root = self.root
+    def run(self, force: bool = False, trial: Optional[int] = None) -> Dict:
+        """Runs (or resumes) the search; returns its results record.
+
+        ``trial``: run only that trial, so that a cluster's job array can spread the trials over
+        processes or machines (each holds its trial's lock; the search's results.json is written
+        by whichever finishes the last). Until then the record says ``partial`` and holds the
+        rounds finished so far."""
+        root, c = self.root, self.config
         if root.finished and not force:
             self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
             return root.read_results()
+        if trial is not None and not 0 <= trial < c.trials:
+            raise ConfigError(f"--trial={trial} is not allowed; this search has trials 0..{c.trials - 1}")
+        if trial is not None and force:
+            raise ConfigError("--force with --trial would wipe the other trials' work; remove "
+                              f"{self.path(trial, None)} to redo one trial")
         self.check()
-        with RunLock(root.path) if self.chief else contextlib.nullcontext():
-            if force and self.chief:
-                root.wipe()
+        t0, done = time.time(), {}
+        with RunLock(root.path if trial is None else self.path(trial, None)) if self.chief \
+                else contextlib.nullcontext():
             if self.chief:
+                if force:
+                    root.wipe()
                 root.prepare()
-            c, t0, records = self.config, time.time(), []
-            for trial in range(c.trials):
+            for t in range(c.trials) if trial is None else [trial]:
                 for r in range(c.rounds):
-                    records.append(self.run_round(trial, r))
-            results = {"kind": "lottery", "config": c.to_dict(), "id": root.id, "rounds": records,
-                       "seconds": time.time() - t0}
-            if self.chief:
-                root.write_results(results)
-            return results
+                    done[(t, r)] = self.run_round(t, r)
+        if self.chief:
+            done = {**collect_rounds(root.path, c), **done}
+        records = [done[key] for key in sorted(done)]
+        results = {"kind": "lottery", "config": c.to_dict(), "id": root.id, "rounds": records,
+                   "seconds": time.time() - t0}
+        if len(records) < c.trials * c.rounds:
+            results["partial"] = True
+            trials = len({rec["trial"] for rec in records if rec["round"] == c.rounds - 1})
+            self.progress(f"{trials} of {c.trials} trials finished; results.json comes with the last")
+        elif self.chief:
+            root.write_results(results)
+        return results
 
     def run_round(self, trial: int, r: int) -> Dict:
         c = self.config
@@ -170,6 +189,18 @@ class LotterySearch:
                       ", ".join(f"{name} {v['accuracy']:.4f}" for name, v in final.items()) +
                       f"; early stop at {record['early_stop']['step']}")
         return record
+
+
+def collect_rounds(root: str, config: LotteryConfig) -> Dict:
+    """``(trial, round) -> round record`` of every finished round under a search's directory."""
+    out = {}
+    for trial in range(config.trials):
+        for r in range(config.rounds):
+            run_dir = RunDir(os.path.join(root, f"trial_{trial}", f"round_{r:02d}"), config.train)
+            if run_dir.finished:
+                out[(trial, r)] = {**round_record(run_dir.read_metrics(), run_dir.read_results()),
+                                   "trial": trial, "round": r}
+    return out
 
 
 def check_rounds_leave_weights(masks: Dict, rates: Dict[str, float], rounds: int) -> None:
