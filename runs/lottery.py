@@ -58,6 +58,8 @@ flags.DEFINE_enum("strategy", None, ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy (default: mirrored if --devices, else default).")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_integer("log_every", 500, "Print a progress line every this many iterations.", lower_bound=1)
+flags.DEFINE_float("wait_for_lock", 0.0, "If another process is running this search (or --trial), wait up to "
+                                         "this many seconds for it (0: fail at once).", lower_bound=0.0)
 flags.DEFINE_integer("trial", None, "Run only this trial (0-based), e.g. one task of a cluster's job array; "
                                     "the search's results.json comes with the last trial to finish.")
 
@@ -103,7 +105,8 @@ def main(argv):
 
     config = config_from_flags()
     common.check_output_dir("base_dir", FLAGS.base_dir)
-    search = LotterySearch(config, FLAGS.base_dir, FLAGS.data_dir, progress=common.say, log_every=FLAGS.log_every)
+    search = LotterySearch(config, FLAGS.base_dir, FLAGS.data_dir, progress=common.say, log_every=FLAGS.log_every,
+                           wait_for_lock=FLAGS.wait_for_lock)
     results = search.run(force=FLAGS.force, trial=FLAGS.trial)
     if not search.chief:
         return

@@ -21,6 +21,8 @@ flags.DEFINE_string("base_dir", "results", "Base output directory.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_bool("force", False, "Delete the run directory of this config and train again.")
 flags.DEFINE_integer("log_every", 100, "Print a progress line every this many iterations.", lower_bound=1)
+flags.DEFINE_float("wait_for_lock", 0.0, "If another process is training this run, wait up to this many seconds "
+                                         "for it (0: fail at once).", lower_bound=0.0)
 
 
 def config_from_flags() -> TrainConfig:
@@ -39,7 +41,8 @@ def main(argv):
     common.check_output_dir("base_dir", FLAGS.base_dir)
     setup = build(config, FLAGS.data_dir)
     run = RunDir.for_config(FLAGS.base_dir, config.experiment, config, common.say, chief=setup.chief)
-    results = Trainer(setup, run, progress=common.say, log_every=FLAGS.log_every).run(force=FLAGS.force)
+    trainer = Trainer(setup, run, progress=common.say, log_every=FLAGS.log_every, wait_for_lock=FLAGS.wait_for_lock)
+    results = trainer.run(force=FLAGS.force)
     final = results["final"]
     if setup.chief:
         robustness.write_report(final["test"], run.path, title=f"{config.model} on {config.dataset}, test")

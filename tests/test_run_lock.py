@@ -13,7 +13,7 @@ from tfrobust.experiment import RunLock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--dataset=synthetic:image_shape=10x10x1,train_size=300,test_size=60,noise_std=0.6", "--valid_size=60",
-        "--batch_size=20", "--eval_every=50", "--objective=mix", "--attack=pgd:eps=0.1,step_size=0.03,steps=5"]
+        "--batch_size=20", "--eval_every=50", "--objective=mix", "--attack=pgd:eps=0.1,step_size=0.01,steps=40"]
 
 
 def test_a_second_holder_is_refused_and_a_released_lock_is_free(tmp_path):
@@ -55,6 +55,7 @@ def test_two_processes_on_one_run_directory(tmp_path):
     second = subprocess.run(command + ["--train_iters=400"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
     assert second.returncode == 2 and "is in use by process" in second.stderr, second.stderr[-2000:]
+    assert first.poll() is None  # the first was still training all along
     first.send_signal(signal.SIGKILL)  # its lock stays behind
     first.wait()
     resumed = subprocess.run(command + ["--train_iters=400"], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -64,3 +65,17 @@ def test_two_processes_on_one_run_directory(tmp_path):
     steps = [json.loads(l)["step"] for l in open(tmp_path / "train" / run_id / "metrics.jsonl")]
     assert steps == list(range(50, 401, 50))
     assert not os.path.exists(tmp_path / "train" / run_id / ".lock")
+
+
+def test_a_waiting_process_gets_the_lock_when_the_holder_releases_it(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, %r); from tfrobust.experiment import RunLock\n"
+        "with RunLock(%r):\n    print('held', flush=True); time.sleep(1.5)") % (ROOT, str(tmp_path))],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(ConfigError, match="--wait_for_lock"):
+        RunLock(str(tmp_path)).acquire()
+    start = time.time()
+    with RunLock(str(tmp_path), wait=30) as lock:
+        assert lock.holder() == lock.me and time.time() - start > 0.5
+    holder.wait()

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import time
 from typing import Callable, Dict, List, Optional
 
 from tfrobust.config import Config, legacy_run_id, run_id
@@ -163,22 +164,29 @@ class RunLock:
     resumes without help. A lock from another host cannot be checked and is respected.
     """
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, wait: float = 0.0):
+        """``wait``: seconds to wait for a held lock before giving up (0: give up at once)."""
         self.path = os.path.join(directory, ".lock")
         self.me = {"host": socket.gethostname(), "pid": os.getpid()}
+        self.wait = wait
 
     def acquire(self) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        for _ in range(10):
+        deadline, takeovers = time.time() + self.wait, 0
+        while takeovers < 10:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self.holder()
                 if holder is not None and not self._gone(holder):
+                    if time.time() < deadline:
+                        time.sleep(min(1.0, max(deadline - time.time(), 0.01)))
+                        continue
                     raise ConfigError(
                         f"{os.path.dirname(self.path)} is in use by process {holder.get('pid')} on "
                         f"{holder.get('host')}; wait for it to finish, or remove {self.path} if that process "
-                        "is gone") from None
+                        "is gone (or wait for it: --wait_for_lock=SECONDS)") from None
+                takeovers += 1
                 try:  # a stale or unreadable lock: take it over
                     os.remove(self.path)
                 except FileNotFoundError:

@@ -43,6 +43,9 @@ class Arrays:
                 raise DataError(f"{self.source}: {split} labels must be 1-D int64, got shape {y.shape} {y.dtype}")
             if len(x) != len(y):
                 raise DataError(f"{self.source}: {split} has {len(x)} images but {len(y)} labels")
+            if x.size == 0:
+                raise DataError(f"{self.source}: {split} images of shape {x.shape} are empty; "
+                                "need at least one example of at least 1x1x1 pixels")
             check_labels(y, self.num_classes, f"{self.source} ({split} labels)")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DataError(f"{self.source}: train images are {self.x_train.shape[1:]} "
@@ -75,9 +78,16 @@ def names() -> list[str]:
     return DATASETS.names()
 
 
+def _loader(name: str) -> Callable[..., Arrays]:
+    """The loader of dataset ``name``; ConfigError listing the known names otherwise."""
+    if not isinstance(name, str):
+        raise ConfigError(f"dataset name {name!r} is not allowed; allowed: one of {', '.join(names())}")
+    return DATASETS.get(name)
+
+
 def options(name: str) -> dict:
     """The options dataset ``name`` takes, with their defaults."""
-    loader = DATASETS.get(name)
+    loader = _loader(name)
     return {p.name: p.default for p in inspect.signature(loader).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
@@ -89,17 +99,28 @@ def load_arrays(name: str, data_dir: Optional[str | os.PathLike] = None, **opts)
     without it each dataset looks in its usual places. ``opts``: the dataset's own options
     (:func:`options` lists them); an unknown one raises ConfigError naming it.
     """
-    loader = DATASETS.get(name)
+    loader = _loader(name)
     allowed = options(name)
     for key in opts:
         if key not in allowed:
             known = ", ".join(sorted(allowed)) if allowed else "none"
             raise ConfigError(f"dataset {name!r} has no option {key!r}; its options: {known}")
-    if data_dir is not None:
-        if not isinstance(data_dir, (str, os.PathLike)):
-            raise ConfigError(f"data_dir must be a path or None, got {data_dir!r}")
-        data_dir = os.path.expanduser(os.fspath(data_dir))
-    return loader(data_dir, **opts)
+    return loader(None if data_dir is None else check_dir("data_dir", data_dir), **opts)
+
+
+def check_dir(option: str, value) -> str:
+    """``value`` as a directory path (str); ConfigError when it is no path, empty or a file.
+
+    A directory that does not exist passes: each loader reports where it looked (DataError).
+    """
+    path = os.fsdecode(os.fspath(value)) if isinstance(value, (str, bytes, os.PathLike)) else ""
+    if not path or "\0" in path:
+        raise ConfigError(f"{option}={value!r} is not allowed; allowed: a directory path, or None")
+    path = os.path.expanduser(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{option}={path!r} is not allowed: it is a file, not a directory; "
+                          "allowed: a directory holding the dataset's files, or None")
+    return path
 
 
 def check_int(option: str, value, minimum: int, maximum: Optional[int] = None) -> int:
@@ -109,3 +130,10 @@ def check_int(option: str, value, minimum: int, maximum: Optional[int] = None) -
         return int(value)
     allowed = f"an integer >= {minimum}" if maximum is None else f"an integer in {minimum}..{maximum}"
     raise ConfigError(f"{option}={value!r} is not allowed; allowed: {allowed}")
+
+
+def check_bool(option: str, value) -> bool:
+    """``value`` if it is True or False; else ConfigError naming the option."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ConfigError(f"{option}={value!r} is not allowed; allowed: True or False")

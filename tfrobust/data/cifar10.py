@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from tfrobust.data.arrays import DATASETS, Arrays, check_labels
+from tfrobust.data.arrays import DATASETS, Arrays, check_bool, check_labels
 from tfrobust.data.sources import Search, from_tfds
 from tfrobust.errors import DataError
 
@@ -106,6 +106,7 @@ def _from_archive(path: str) -> Arrays:
 @DATASETS.register("cifar10")
 def load_cifar10(data_dir: Optional[str], *, download: bool = False) -> Arrays:
     """CIFAR-10: 50000/10000 32x32x3 uint8 colour images of 10 classes."""
+    download = check_bool("download", download)
     search = Search("cifar10")
     if data_dir is not None:
         dirs = [data_dir, os.path.join(data_dir, SUBDIR)] if os.path.isdir(data_dir) else [data_dir]

@@ -7,6 +7,7 @@ uint32 per dimension, then the data, big-endian, C order. Every fault in a file 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import tempfile
 import zlib
@@ -26,6 +27,15 @@ DTYPES = {
 }
 _CODES = {dtype.newbyteorder("="): code for code, dtype in DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _path(function: str, path) -> str:
+    """``path`` as a str; ConfigError naming ``function`` when it is not a usable file path."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        path = os.fsdecode(os.fspath(path))
+        if path and "\0" not in path:
+            return path
+    raise ConfigError(f"{function}: path={path!r} is not allowed; allowed: a file path (str or os.PathLike)")
 
 
 def _read_bytes(path: str) -> bytes:
@@ -53,7 +63,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     header, a data size that differs from what the header's dimensions say, a corrupt or
     truncated gzip stream, or a file that cannot be read.
     """
-    path = os.fspath(path)
+    path = _path("read_idx", path)
     raw = _read_bytes(path)
     if len(raw) < 4:
         raise DataError(f"{path}: not an IDX file: {len(raw)} bytes, too short for the 4-byte magic number")
@@ -71,7 +81,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
                         f"file has {len(raw)}")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     actual = len(raw) - header_len
     if actual != expected:
         dims = "x".join(map(str, shape))
@@ -87,16 +97,9 @@ def write_idx(path: str | os.PathLike, array) -> str:
     The write is atomic (temporary file, then rename) and byte-for-byte reproducible (the gzip
     header carries no timestamp). Allowed dtypes: uint8, int8, int16, int32, float32, float64.
     """
-    path = os.fspath(path)
-    array = np.asarray(array)
-    code = _CODES.get(array.dtype.newbyteorder("="))
-    if code is None:
-        allowed = ", ".join(d.newbyteorder("=").name for d in DTYPES.values())
-        raise ConfigError(f"write_idx: array dtype {array.dtype} is not allowed; allowed: {allowed}")
-    if not 1 <= array.ndim <= 255:
-        raise ConfigError(f"write_idx: array has {array.ndim} dimensions; allowed: 1 to 255")
-    if any(d >= 2 ** 32 for d in array.shape):
-        raise ConfigError(f"write_idx: array shape {array.shape} has a dimension >= 2**32")
+    path = _path("write_idx", path)
+    array = _array(array)
+    code = _CODES[array.dtype.newbyteorder("=")]
     payload = b"".join([
         bytes([0, 0, code, array.ndim]),
         b"".join(int(d).to_bytes(4, "big") for d in array.shape),
@@ -104,8 +107,32 @@ def write_idx(path: str | os.PathLike, array) -> str:
     ])
     if path.endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".idx")
+    try:
+        _write_atomic(path, payload)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write: {e.strerror or e}") from None
+    return path
+
+
+def _array(array) -> np.ndarray:
+    """``array`` as a NumPy array IDX can hold; ConfigError naming what is wrong otherwise."""
+    try:
+        array = np.asarray(array)
+    except ValueError as e:  # ragged nested lists
+        raise ConfigError(f"write_idx: array is not allowed: it is not rectangular ({e}); "
+                          "allowed: an array or equal-length nested sequences") from None
+    if array.dtype.newbyteorder("=") not in _CODES:
+        allowed = ", ".join(d.newbyteorder("=").name for d in DTYPES.values())
+        raise ConfigError(f"write_idx: array dtype {array.dtype} is not allowed; allowed: {allowed}")
+    if not 1 <= array.ndim <= 255:
+        raise ConfigError(f"write_idx: array has {array.ndim} dimensions; allowed: 1 to 255")
+    if any(d >= 2 ** 32 for d in array.shape):
+        raise ConfigError(f"write_idx: array shape {array.shape} has a dimension >= 2**32")
+    return array
+
+
+def _write_atomic(path: str, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".idx")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
@@ -114,4 +141,3 @@ def write_idx(path: str | os.PathLike, array) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path

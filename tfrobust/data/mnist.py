@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tfrobust.data.arrays import DATASETS, Arrays, check_labels
+from tfrobust.data.arrays import DATASETS, Arrays, check_bool, check_labels
 from tfrobust.data.idx import read_idx
 from tfrobust.data.sources import Search, find_file, from_tfds
 from tfrobust.errors import DataError
@@ -62,6 +62,7 @@ def read_idx_dataset(paths: dict, num_classes: int = 10):
 def load_idx_dataset(name: str, tfds_name: str, dirs: Sequence[str], data_dir: Optional[str],
                      download: bool, how_to_get: Sequence[str]) -> Arrays:
     """Tries each directory in ``dirs``, then tensorflow-datasets; DataError listing all places."""
+    download = check_bool("download", download)
     search = Search(name)
     for directory in dirs:
         if not os.path.isdir(directory):

@@ -14,6 +14,7 @@ independent streams, so changing ``train_size`` leaves the templates and the tes
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -30,18 +31,37 @@ def _examples(rng: np.random.Generator, templates: np.ndarray, n: int, noise_std
     return np.clip(x, 0.0, 1.0, out=x), labels
 
 
+def _generate(image_shape, num_classes, train_size, test_size, noise_std, data_seed):
+    """``(x_train, y_train, x_test, y_test)``; ConfigError when they cannot be allocated."""
+    template_rng, train_rng, test_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(data_seed).spawn(3))
+    try:
+        templates = template_rng.random((num_classes,) + image_shape, dtype=np.float32)
+        return (*_examples(train_rng, templates, train_size, noise_std),
+                *_examples(test_rng, templates, test_size, noise_std))
+    except MemoryError:
+        gib = (num_classes + train_size + test_size) * math.prod(image_shape) * 4 / 2 ** 30
+        raise ConfigError(f"image_shape={image_shape} with num_classes={num_classes}, "
+                          f"train_size={train_size}, test_size={test_size} needs {gib:.3g} GiB, more "
+                          "than this machine can allocate; allowed: a smaller image_shape or sizes") from None
+
+
+def _check_image_shape(image_shape) -> tuple:
+    if (not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3
+            or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
+                       for d in image_shape)):
+        raise ConfigError(f"image_shape={image_shape!r} is not allowed; allowed: "
+                          "(height, width, channels), three positive integers")
+    return tuple(int(d) for d in image_shape)
+
+
 @DATASETS.register("synthetic")
 def load_synthetic(data_dir: Optional[str], *, image_shape: Sequence[int] = (28, 28, 1),
                    num_classes: int = 10, train_size: int = 1000, test_size: int = 200,
                    noise_std: float = 0.3, data_seed: int = 0) -> Arrays:
     """Class templates plus Gaussian noise; see the module doc. ``data_dir`` is ignored."""
     del data_dir
-    if (not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3
-            or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
-                       for d in image_shape)):
-        raise ConfigError(f"image_shape={image_shape!r} is not allowed; allowed: "
-                          "(height, width, channels), three positive integers")
-    image_shape = tuple(int(d) for d in image_shape)
+    image_shape = _check_image_shape(image_shape)
     num_classes = check_int("num_classes", num_classes, 2)
     train_size = check_int("train_size", train_size, 1)
     test_size = check_int("test_size", test_size, 1)
@@ -49,12 +69,8 @@ def load_synthetic(data_dir: Optional[str], *, image_shape: Sequence[int] = (28,
     if (not isinstance(noise_std, (int, float, np.floating)) or isinstance(noise_std, bool)
             or not 0 <= noise_std < float("inf")):
         raise ConfigError(f"noise_std={noise_std!r} is not allowed; allowed: a finite number >= 0")
-
-    template_rng, train_rng, test_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(data_seed).spawn(3))
-    templates = template_rng.random((num_classes,) + image_shape, dtype=np.float32)
-    x_train, y_train = _examples(train_rng, templates, train_size, noise_std)
-    x_test, y_test = _examples(test_rng, templates, test_size, noise_std)
+    x_train, y_train, x_test, y_test = _generate(image_shape, num_classes, train_size, test_size,
+                                                 noise_std, data_seed)
     source = (f"synthetic(image_shape={image_shape}, num_classes={num_classes}, "
               f"train_size={train_size}, test_size={test_size}, noise_std={noise_std}, "
               f"data_seed={data_seed})")

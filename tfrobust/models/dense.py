@@ -7,20 +7,21 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-from tfrobust.errors import ConfigError
 from tfrobust.layers import MaskedDense
-from tfrobust.models.registry import MODELS, initializer
+from tfrobust.models.registry import MODELS, check_option, initializer, positive_int
 
 
 @MODELS.register("dense-300-100")
 def dense_300_100(input_shape, num_classes, seed=0, hidden=(300, 100), use_bias=False):
-    if not all(isinstance(units, int) and units >= 1 for units in hidden):
-        raise ConfigError(f"dense-300-100 hidden layer sizes must be positive integers; got {hidden!r}")
+    check_option("dense-300-100", "hidden", hidden,
+                 isinstance(hidden, (tuple, list)) and all(positive_int(units) for units in hidden),
+                 "a tuple of layer sizes (hidden layer sizes must be positive integers)")
+    check_option("dense-300-100", "use_bias", use_bias, isinstance(use_bias, bool), "true or false")
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i, units in enumerate(hidden):
         x = MaskedDense(
-            units, activation="relu", use_bias=use_bias,
+            int(units), activation="relu", use_bias=use_bias,
             kernel_initializer=initializer(seed, i), name=f"hidden_{i + 1}",
         )(x)
     logits = MaskedDense(

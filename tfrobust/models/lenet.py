@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import tf_keras as keras
 
-from tfrobust.errors import ConfigError
 from tfrobust.layers import MaskedConv2D, MaskedDense
-from tfrobust.models.registry import MODELS, initializer
+from tfrobust.models.registry import MODELS, check_option, initializer, positive_int
 
 
 def _convnet(name, input_shape, num_classes, seed, convs, fcs, padding):
@@ -37,8 +36,8 @@ def lenet(input_shape, num_classes, seed=0, width=1):
     On 28x28 inputs the first FC layer sees 7*7*4ω = 196ω features. ω=16 is the usual 3.27M-weight
     MNIST attack-benchmark network.
     """
-    if not isinstance(width, int) or width < 1:
-        raise ConfigError(f"lenet width must be a positive integer; got {width!r}")
+    check_option("lenet", "width", width, positive_int(width), "a positive integer")
+    width = int(width)
     return _convnet(
         f"lenet_w{width}", input_shape, num_classes, seed, (2 * width, 4 * width), (64 * width,), "same"
     )

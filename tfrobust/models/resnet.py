@@ -4,7 +4,7 @@ from __future__ import annotations
 import tf_keras as keras
 
 from tfrobust.layers import MaskedConv2D, MaskedDense
-from tfrobust.models.registry import MODELS, initializer
+from tfrobust.models.registry import MODELS, check_option, initializer, positive_int
 
 
 class _Builder:
@@ -36,6 +36,9 @@ class _Builder:
 
 @MODELS.register("resnet18")
 def resnet18(input_shape, num_classes, seed=0, width=64):
+    """Four stages of two basic blocks with ``width``, 2, 4 and 8 times ``width`` filters."""
+    check_option("resnet18", "width", width, positive_int(width), "a positive integer")
+    width = int(width)
     b = _Builder(seed)
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.ReLU(name="stem_relu")(b.bn(b.conv(inputs, width, 3, 1, "stem_conv"), "stem_bn"))

@@ -74,8 +74,10 @@ class LotterySearch:
     """One lottery experiment: ``LotterySearch(config, base_dir).run()`` -> the results record."""
 
     def __init__(self, config: LotteryConfig, base_dir: str, data_dir: Optional[str] = None,
-                 progress: Optional[Callable[[str], None]] = None, log_every: int = 100):
+                 progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
+                 wait_for_lock: float = 0.0):
         self.config = config
+        self.wait_for_lock = wait_for_lock
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
         self.setup = build.build(config.train, data_dir)
@@ -152,7 +154,7 @@ class LotterySearch:
                               f"{self.path(trial, None)} to redo one trial")
         self.check()
         t0, done = time.time(), {}
-        with RunLock(root.path if trial is None else self.path(trial, None)) if self.chief \
+        with RunLock(root.path if trial is None else self.path(trial, None), self.wait_for_lock) if self.chief \
                 else contextlib.nullcontext():
             if self.chief:
                 if force:

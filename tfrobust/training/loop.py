@@ -72,13 +72,16 @@ class Trainer:
 
     ``hooks`` run between the standard ones (see :mod:`tfrobust.training.hooks`); ``divergence``,
     ``evaluation``, ``tensorboard`` and ``checkpointing`` replace a standard hook; ``progress`` receives progress
-    lines every ``log_every`` iterations.
+    lines every ``log_every`` iterations. A second process on the same run directory is refused,
+    or waits up to ``wait_for_lock`` seconds for the first (:class:`~tfrobust.experiment.RunLock`).
     """
 
     def __init__(self, setup, run_dir: RunDir, hooks: Sequence[Hook] = (), evaluation: Hook = None,
                  tensorboard: Hook = None, checkpointing: Checkpointing = None, divergence: Hook = None,
-                 progress: Optional[Callable[[str], None]] = None, log_every: int = 100):
+                 progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
+                 wait_for_lock: float = 0.0):
         self.setup, self.run_dir = setup, run_dir
+        self.wait_for_lock = wait_for_lock
         self.config: TrainConfig = setup.config
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
@@ -110,7 +113,7 @@ class Trainer:
             self.progress(f"{rd.path} is finished; returning its results (use --force to redo)")
             return rd.read_results()
         self.build()  # a bad model spec fails here, before anything is written
-        with RunLock(rd.path) if self.chief else contextlib.nullcontext():
+        with RunLock(rd.path, self.wait_for_lock) if self.chief else contextlib.nullcontext():
             if self.chief:
                 if force:
                     rd.wipe()
