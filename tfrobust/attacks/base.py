@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 import weakref
 from typing import Optional
 
@@ -17,6 +18,21 @@ import tensorflow as tf
 
 from tfrobust.errors import ConfigError
 from tfrobust.spec import format_spec
+
+
+SEED_MAX = 2 ** 63 - 1  # seeds are int64 in the graph
+COUNT_MAX = 2 ** 31 - 1  # steps and restarts are int32 loop counters in the graph
+
+
+def is_number(value) -> bool:
+    """A Python int or a finite float, not a bool (a string, None or a NaN is not a number)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def is_integer(value, minimum: int, maximum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= maximum
 
 
 def per_example_loss(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -68,7 +84,7 @@ class Attack(abc.ABC):
     # ---- settings -------------------------------------------------------------------------
     def validate(self) -> None:
         """Raises :class:`ConfigError` for a setting out of range; subclasses extend it."""
-        self._check(isinstance(self.seed, int), "seed", "an integer")
+        self._check(is_integer(self.seed, 0, SEED_MAX), "seed", "an integer in 0..2**63-1")
 
     def _check(self, ok: bool, field: str, allowed: str) -> None:
         if not ok:
@@ -76,6 +92,19 @@ class Attack(abc.ABC):
                 f"attack {self.name!r}: {field}={getattr(self, field)!r} is not allowed; "
                 f"{field} must be {allowed}"
             )
+
+    def _check_number(self, field: str, minimum: float = 0, strict: bool = False) -> None:
+        """``field`` must be a finite number ``>= minimum`` (``> minimum`` when ``strict``)."""
+        value = getattr(self, field)
+        ok = is_number(value) and (value > minimum if strict else value >= minimum)
+        self._check(ok, field, f"a finite number {'>' if strict else '>='} {minimum}")
+
+    def _check_count(self, field: str) -> None:
+        """``field`` must be an integer >= 1 that fits a graph loop counter."""
+        self._check(is_integer(getattr(self, field), 1, COUNT_MAX), field, "an integer >= 1 (at most 2**31-1)")
+
+    def _check_bool(self, field: str) -> None:
+        self._check(isinstance(getattr(self, field), bool), field, "true or false")
 
     @property
     def radius(self) -> Optional[float]:
@@ -108,7 +137,11 @@ class Attack(abc.ABC):
     def check_input(self, input_shape) -> None:
         """Raises :class:`ConfigError` when the attack cannot run on inputs of ``input_shape``."""
 
+    needs_model = False  # corruptions ignore the model; gradient attacks need one
+
     def __call__(self, model, x, y=None, seed=None) -> tf.Tensor:
+        if model is None and self.needs_model:
+            raise ConfigError(f"attack {self.name!r}: model=None is not allowed; it needs a Keras model")
         self.check_labels(y)
         key = _NO_MODEL if model is None else model  # corruptions need no model
         x = tf.convert_to_tensor(x, dtype=tf.float32)
@@ -146,11 +179,12 @@ class GradientAttack(Attack):
 
     targeted: bool = False
     predicted_labels: bool = False
+    needs_model = True
 
     def validate(self) -> None:
         super().validate()
-        self._check(isinstance(self.targeted, bool), "targeted", "true or false")
-        self._check(isinstance(self.predicted_labels, bool), "predicted_labels", "true or false")
+        self._check_bool("targeted")
+        self._check_bool("predicted_labels")
         if self.targeted and self.predicted_labels:
             raise ConfigError(
                 f"attack {self.name!r}: targeted=True needs target labels; "

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import tensorflow as tf
 
@@ -17,7 +16,7 @@ class FGSM(GradientAttack):
 
     def validate(self):
         super().validate()
-        self._check(self.eps >= 0 and math.isfinite(self.eps), "eps", "a finite number >= 0")
+        self._check_number("eps")
 
     @property
     def radius(self):

@@ -6,7 +6,6 @@ lies within ``steps * step_size`` of the input in L-infinity.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import tensorflow as tf
 
@@ -22,8 +21,8 @@ class IteratedFGSM(GradientAttack):
 
     def validate(self):
         super().validate()
-        self._check(self.step_size >= 0 and math.isfinite(self.step_size), "step_size", "a finite number >= 0")
-        self._check(isinstance(self.steps, int) and self.steps >= 1, "steps", "an integer >= 1")
+        self._check_number("step_size")
+        self._check_count("steps")
 
     @property
     def radius(self):

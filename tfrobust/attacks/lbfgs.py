@@ -7,7 +7,6 @@ A larger ``beta`` penalises distance less, so outputs move further. The penalty'
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import tensorflow as tf
 
@@ -25,9 +24,9 @@ class LBFGSPenalty(GradientAttack):
 
     def validate(self):
         super().validate()
-        self._check(self.beta > 0 and math.isfinite(self.beta), "beta", "a finite number > 0")
-        self._check(self.lr >= 0 and math.isfinite(self.lr), "lr", "a finite number >= 0")
-        self._check(isinstance(self.steps, int) and self.steps >= 1, "steps", "an integer >= 1")
+        self._check_number("beta", strict=True)
+        self._check_number("lr")
+        self._check_count("steps")
 
     def perturb(self, model, x, y, seed):
         y = self.labels(model, x, y)

@@ -12,7 +12,6 @@ training=True)`` gives unless the spec sets ``keep_best``).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import tensorflow as tf
 
@@ -66,11 +65,13 @@ class PGD(GradientAttack):
 
     def validate(self):
         super().validate()
-        self._check(self.eps >= 0 and math.isfinite(self.eps), "eps", "a finite number >= 0")
-        self._check(self.step_size > 0 and math.isfinite(self.step_size), "step_size", "a number > 0")
-        self._check(isinstance(self.steps, int) and self.steps >= 1, "steps", "an integer >= 1")
-        self._check(self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}")
-        self._check(isinstance(self.restarts, int) and self.restarts >= 1, "restarts", "an integer >= 1")
+        self._check_number("eps")
+        self._check_number("step_size", strict=True)
+        self._check_count("steps")
+        self._check(isinstance(self.norm, str) and self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}")
+        self._check_bool("random_start")
+        self._check_count("restarts")
+        self._check_bool("keep_best")
 
     @property
     def radius(self):
