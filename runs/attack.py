@@ -56,6 +56,9 @@ def main(argv):
             f"--model_path takes inputs of shape {tuple(model.input_shape[1:])} but --dataset="
             f"{FLAGS.dataset} has {tuple(splits.input_shape)}"
         )
+    if model.output_shape[-1] < splits.num_classes:
+        raise ConfigError(f"--dataset={FLAGS.dataset} has {splits.num_classes} classes but --model_path outputs "
+                          f"{model.output_shape[-1]}")
     for spec, attack in zip(FLAGS.attacks, attacks.values()):
         try:
             attack.check_input(splits.input_shape)

@@ -140,6 +140,7 @@ ROWS = [
     ("runs.attack", ["--batch_size=0"], "--batch_size"),
     ("runs.attack", ["--max_examples=0"], "--max_examples"),
     ("runs.attack", ["--dataset=synthetic:image_shape=12x12x1"], "takes inputs of shape (10, 10, 1)"),
+    ("runs.attack", ["--dataset=synthetic:image_shape=10x10x1,num_classes=12"], "has 12 classes but --model_path outputs 10"),
     ("runs.attack", ["--attacks=fgsm:targeted=true"], "--attacks=fgsm:targeted=true: targeted=true needs"),
     # runs.gengap
     ("runs.gengap", ["--setting=logistic"], "--setting=logistic is not allowed"),
