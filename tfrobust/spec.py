@@ -47,6 +47,8 @@ def _convert(kind, text: str, key: str, spec: str):
 
 def parse_spec(spec: str, registry: Registry, reserved=()) -> Tuple[str, Dict[str, Any]]:
     """Splits and converts ``spec``; ``reserved`` options are set by the caller, not the user."""
+    if not isinstance(spec, str):
+        raise ConfigError(f"{registry.kind} spec {spec!r} is not a string; write name[:key=value,...]")
     name, _, rest = spec.strip().partition(":")
     name = name.strip()
     types = {k: v for k, v in _declared_types(registry.get(name)).items() if k not in reserved}

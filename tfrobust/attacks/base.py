@@ -25,10 +25,13 @@ COUNT_MAX = 2 ** 31 - 1  # steps and restarts are int32 loop counters in the gra
 
 
 def is_number(value) -> bool:
-    """A Python int or a finite float, not a bool (a string, None or a NaN is not a number)."""
-    if isinstance(value, bool):
+    """A finite Python int or float, not a bool (a string, None, NaN or 10**400 is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def is_integer(value, minimum: int, maximum: int) -> bool:
@@ -73,6 +76,7 @@ class Attack(abc.ABC):
 
     name = "attack"  # the registry name, set by each subclass
     training_defaults = {}  # settings a training attack takes unless its spec sets them
+    needs_model = False  # corruptions ignore the model; gradient attacks need one
 
     seed: int = 0
 
@@ -136,8 +140,6 @@ class Attack(abc.ABC):
 
     def check_input(self, input_shape) -> None:
         """Raises :class:`ConfigError` when the attack cannot run on inputs of ``input_shape``."""
-
-    needs_model = False  # corruptions ignore the model; gradient attacks need one
 
     def __call__(self, model, x, y=None, seed=None) -> tf.Tensor:
         if model is None and self.needs_model:

@@ -25,15 +25,20 @@ class GaussianNoise(Attack):
 
     def validate(self):
         super().validate()
-        self._check(self.std >= 0 and math.isfinite(self.std), "std", "a finite number >= 0")
+        self._check_number("std")
 
     def perturb(self, model, x, y, seed):
         return tf.clip_by_value(x + self.std * tf.random.stateless_normal(tf.shape(x), seed), 0.0, 1.0)
 
 
+def kernel_radius(std: float) -> int:
+    """The half-width of :func:`gaussian_kernel_1d`'s kernel: 3 std, at least 1 pixel."""
+    return max(1, int(math.ceil(3.0 * std)))
+
+
 def gaussian_kernel_1d(std: float) -> np.ndarray:
     """A normalised Gaussian of standard deviation ``std``, truncated at 3 std (odd length)."""
-    radius = max(1, int(math.ceil(3.0 * std)))
+    radius = kernel_radius(std)
     t = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * (t / std) ** 2)
     return (k / k.sum()).astype(np.float32)
@@ -54,10 +59,10 @@ class GaussianBlur(Attack):
 
     def validate(self):
         super().validate()
-        self._check(self.std >= 0 and math.isfinite(self.std), "std", "a finite number >= 0")
+        self._check_number("std")
 
     def check_input(self, input_shape):
-        r = len(gaussian_kernel_1d(self.std)) // 2 if self.std else 0
+        r = kernel_radius(self.std) if self.std else 0  # computed, not built: std may be huge
         if r >= min(input_shape[:2]):
             raise ConfigError(f"attack 'gaussian_blur': std={self.std} needs a kernel of radius {r} pixels, "
                               f"too large for {input_shape[0]}x{input_shape[1]} images")

@@ -39,7 +39,7 @@ def build_model(
                           f"{options or 'its default options'}: {_first_line(e)}") from None
     except (MemoryError, tf.errors.ResourceExhaustedError) as e:
         raise ConfigError(f"model {name!r} with {options or 'its default options'} does not fit in "
-                          f"memory: {_first_line(e)[:200]}; allowed: smaller sizes") from None
+                          f"memory ({type(e).__name__}); allowed: smaller sizes") from None
 
 
 def check_input_shape(input_shape) -> tuple:
