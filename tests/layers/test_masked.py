@@ -7,7 +7,7 @@ import layer_models
 from layer_models import random_masks
 from tfrobust import models
 from tfrobust.errors import ConfigError
-from tfrobust.layers import MaskedConv2D, MaskedDense, count_weights, get_masks, masked_layers, set_masks
+from tfrobust.layers import MaskedDense, count_weights, get_masks, masked_layers, set_masks
 from tfrobust.layers.masked import decode_mask, encode_mask
 from tfrobust.saving import load_model, save_model
 
