@@ -55,7 +55,11 @@ class Prunable:
 
 
 class Compressible:
-    """Base of compressible Keras layers; see the module docstring for the meaning of each method."""
+    """Base of compressible Keras layers; see the module docstring for the meaning of each method.
+
+    ``effective_weights``, ``prunable`` and ``size_bits`` are the protocol: every subclass defines
+    them (a plain mixin, not ``abc``: Keras layers have their own metaclass), and calling one a
+    subclass left out names the class."""
 
     def effective_weights(self) -> Dict[str, tf.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} does not define effective_weights()")

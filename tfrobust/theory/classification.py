@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
+from tfrobust.theory.datamodel import DataModel
 from tfrobust.theory.dtype import DTYPE
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def bernoulli_expected_loss(dist: BernoulliClassification, n, eps):
     return -dist.tau * dist.dim * dist.W * (p_pos - p_neg)
 
 
-class ClassificationModel:
+class ClassificationModel(DataModel):
     """What the classification data models share: the robust ERM is the sign rule above, so a
     training set enters only through ``s = sum_i y_i x_i``, and the loss is bounded.
 
@@ -136,15 +137,7 @@ class ClassificationModel:
     has a closed form, ``expected_loss(n, eps)``.
     """
 
-    kind = "classification"
-
-    def expected_loss(self, n, eps):
-        """Exact expected natural test loss of the eps-robust ERM, [E, N]; None without a closed form."""
-        return None
-
-    def standard_loss_infinite(self, n: int) -> bool:
-        """The loss is bounded by ``W ||E[yx]||_1``: every expectation is finite."""
-        return False
+    kind = "classification"  # the loss is bounded by ``W ||E[yx]||_1``: every expectation is finite
 
     def chunk_cost(self, n_max: int, n_sizes: int, n_eps: int, solver: str) -> int:
         """Float64 numbers in one repetition's largest intermediate tensor of the kernel."""

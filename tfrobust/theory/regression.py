@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tfrobust.errors import ConfigError
 from tfrobust.theory.config import SOLVERS
+from tfrobust.theory.datamodel import DataModel
 from tfrobust.theory.dtype import DTYPE
 
 
@@ -204,22 +205,14 @@ def solve_robust(x, y, eps, mask=None, solver: str = "auto"):
     return solve_robust_newton(x, y, eps, mask)
 
 
-class RegressionModel:
+class RegressionModel(DataModel):
     """What the regression data models share: least squares is the standard model, the robust ERM
     comes from :func:`solve_robust`, and neither has a closed-form expected test loss.
 
     A subclass provides ``dim``, ``sample(seed, shape)`` and ``natural_loss(w)``.
     """
 
-    kind = "regression"
-
-    def expected_loss(self, n, eps):
-        """No closed form for the robust ERM: None."""
-        return None
-
-    def standard_loss_infinite(self, n: int) -> bool:
-        """Whether least squares on ``n`` samples has an infinite expected test loss."""
-        return False
+    kind = "regression"  # no closed-form expected loss for the robust ERM
 
     def chunk_cost(self, n_max: int, n_sizes: int, n_eps: int, solver: str) -> int:
         """Float64 numbers in one repetition's largest intermediate tensor of the kernel."""

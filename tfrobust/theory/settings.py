@@ -13,6 +13,7 @@ data models load it when they are first built.
 """
 from __future__ import annotations
 
+import abc
 from typing import Any, List, Mapping, Optional, Tuple
 
 from tfrobust.errors import ConfigError
@@ -38,7 +39,7 @@ class SettingRegistry(Registry):
 SETTINGS = SettingRegistry("setting")
 
 
-class Setting:
+class Setting(abc.ABC):
     """What varies by setting, apart from the data model's own maths."""
 
     options: Tuple[str, ...] = ()  # GapConfig fields (and flags) that describe the data model
@@ -46,10 +47,10 @@ class Setting:
     paper: Mapping[str, Any] = {}  # the paper's grids (eps, n, tau): GapConfig values
     note: str = ""  # a remark for the run's summary
 
+    @abc.abstractmethod
     def variants(self, config) -> List[Tuple[Optional[float], Any]]:
         """``(tau, data model)`` for each family of curves: one per tau for bernoulli, else one
         with ``tau = None``."""
-        raise NotImplementedError
 
     def paper_regime(self, config, tau: Optional[float], eps: float) -> Optional[str]:
         """The regime Chen et al. prove at ``eps`` (and ``tau``): ``"strong"``, ``"weak"``,

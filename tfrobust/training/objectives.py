@@ -25,6 +25,7 @@ Adding a method is a class here (or anywhere, registered in :data:`OBJECTIVES`):
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from typing import Dict, Optional, Tuple
@@ -40,7 +41,7 @@ OBJECTIVES: Registry = Registry("training objective")
 
 
 @dataclasses.dataclass(frozen=True)
-class Objective:
+class Objective(abc.ABC):
     """Base of all objectives: cross-entropy with label smoothing, and the attacked batch."""
 
     attack: Optional[Attack] = None
@@ -53,8 +54,9 @@ class Objective:
         if self.uses_attack and self.attack is None:
             raise ConfigError(f"objective {type(self).__name__!r} needs a training attack")
 
+    @abc.abstractmethod
     def loss(self, model, x, y, seed) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-        raise NotImplementedError
+        """The replica batch's mean loss and the named terms to log."""
 
     def before_update(self, model, x, y, seed) -> None:
         """Runs before the loss and the gradient step (in the compiled step)."""
