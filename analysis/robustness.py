@@ -17,6 +17,35 @@ def rows(results: Dict[str, Dict]) -> List[Dict]:
     ]
 
 
+def stage_rows(results: Dict[str, Dict]) -> List[Dict]:
+    """One row per stage of each evaluation with stages (AutoAttack): accuracy after the stage,
+    its time and its single-example forward and backward passes."""
+    return [
+        {"evaluation": name, "stage": s["stage"], "accuracy": s["accuracy"], "seconds": s.get("seconds"),
+         "forward": s["forward"], "backward": s["backward"]}
+        for name, r in results.items() for s in r.get("stages", [])
+    ]
+
+
+def robustbench_record(results: Dict[str, Dict], **about) -> Dict:
+    """A RobustBench-style summary: ``about`` (model, dataset), clean accuracy, the number of
+    examples, and per evaluation with stages its robust accuracy, eps, norm, version, per-stage
+    accuracy and time, and its forward and backward passes."""
+    natural = results["natural"]
+    return {
+        **about,
+        "clean_acc": natural["accuracy"],
+        "n_examples": natural["examples"],
+        "evaluations": [
+            {"attack": name, "version": r["attack"].get("version"), "eps": r["attack"]["eps"],
+             "norm": r["attack"]["norm"], "robust_acc": r["accuracy"], "seconds": r.get("seconds"),
+             "forward_passes": r.get("forward"), "backward_passes": r.get("backward"),
+             "stages": r["stages"]}
+            for name, r in results.items() if "stages" in r
+        ],
+    }
+
+
 def plot_accuracy(results: Dict[str, Dict], path: str, title: str = "") -> None:
     """A horizontal bar per evaluation, labelled with its accuracy; written atomically as PNG."""
     plt = pyplot()

@@ -4,8 +4,13 @@
         --attacks=fgsm:eps=0.1 --attacks=pgd:eps=0.1,step_size=0.01,steps=20 \
         --output_dir=results/train_pgd_quick/<id>
 
+    python -m runs.attack --flagfile=flags/autoattack_standard.cfg --model_path=<model.keras>
+
 Attack specs are ``name:key=value,...``; names: fgsm, pgd, iterated_fgsm, lbfgs, gaussian_noise,
-gaussian_blur. With --output_dir, writes results.json, table.md, table.csv and accuracy.png.
+gaussian_blur, apgd, apgd_t, fab, fab_t, square, autoattack, cw_l2, deepfool. Every evaluation runs
+the sanity checks of ``tfrobust.sanity`` (--nochecks turns them off) and prints their warnings.
+With --output_dir, writes results.json (with the checks), table.md, table.csv and accuracy.png,
+and for AutoAttack stages.md and robustbench.json (accuracy, time and passes per stage).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from absl import flags
 from runs import common
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_path", None, "A .keras model file (from runs.train).", required=True)
+flags.DEFINE_string("model_path", None, "A .keras model file (from runs.train); required.")
 flags.DEFINE_bool("trust_model_file", False, "Also load H5/SavedModel files and Lambda-layer code: they "
                   "can run code when loaded, so only for files you made.")
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset spec name[:option=value,...]: fashion_mnist, mnist, cifar10, synthetic (e.g. synthetic:image_shape=10x10x1).")
@@ -32,19 +37,34 @@ flags.DEFINE_multi_string(
 )
 flags.DEFINE_integer("seed", 0, "Seed for data shuffling and random attack starts.")
 flags.DEFINE_string("output_dir", None, "Write results.json, table.md, table.csv, accuracy.png here.")
+flags.DEFINE_bool("checks", True, "Run the sanity checks of the evaluation (tfrobust.sanity) and report "
+                  "their warnings.")
+flags.DEFINE_integer("check_examples", 100, "Examples the sanity checks run on (the first ones).",
+                     lower_bound=1)
 
 
-def main(argv):
-    from analysis import robustness, tables
+def config_from_flags() -> dict:
+    """The evaluation the flags ask for, every attack spec parsed and checked (no model, no data)."""
     from tfrobust.attacks import from_spec
     from tfrobust.errors import ConfigError
-    from tfrobust.evaluation import evaluate
-    from tfrobust.io import write_json_atomic
-    from tfrobust.saving import load_model
 
     attacks = {attack.label: attack for attack in (from_spec(spec, "attacks") for spec in FLAGS.attacks)}
     if FLAGS.split == "valid" and FLAGS.valid_size == 0:
         raise ConfigError("--split=valid needs --valid_size > 0")
+    return {"dataset": FLAGS.dataset, "split": FLAGS.split, "max_examples": FLAGS.max_examples,
+            "checks": FLAGS.checks, "attacks": attacks}
+
+
+def main(argv):
+    from analysis import robustness, tables
+    from tfrobust.errors import ConfigError
+    from tfrobust.evaluation import evaluate
+    from tfrobust.io import write_json_atomic, write_text_atomic
+    from tfrobust.saving import load_model
+
+    attacks = config_from_flags()["attacks"]
+    if not FLAGS.model_path:
+        raise ConfigError("--model_path is required: the .keras model file to evaluate")
 
     if FLAGS.output_dir:
         common.check_output_dir("output_dir", FLAGS.output_dir)
@@ -62,6 +82,7 @@ def main(argv):
     for spec, attack in zip(FLAGS.attacks, attacks.values()):
         try:
             attack.check_input(splits.input_shape)
+            attack.check_classes(splits.num_classes)
         except ConfigError as e:
             raise ConfigError(f"--attacks={spec}: {e}") from None
     dataset = splits.test if FLAGS.split == "test" else splits.valid
@@ -70,15 +91,31 @@ def main(argv):
                f"({splits.source}) under {len(attacks)} attack(s)")
     start = time.time()
     results = evaluate(model, dataset, attacks, max_examples=FLAGS.max_examples,
-                       log_every=0 if FLAGS.quiet else 10)
+                       log_every=0 if FLAGS.quiet else 10, seed=FLAGS.seed, checks=FLAGS.checks,
+                       check_examples=FLAGS.check_examples)
     common.say(f"done in {time.time() - start:.1f}s")
     print(tables.to_markdown(robustness.rows(results)), end="")
+    stages = robustness.stage_rows(results)
+    if stages:
+        print(tables.to_markdown(stages), end="")
+    if results.checks is not None:
+        warnings = results.checks["warnings"]
+        print(f"sanity checks on {results.checks['examples']} examples: "
+              + (f"{len(warnings)} warning(s)" if warnings else "no warnings"))
+        for line in warnings:
+            print(f"  warning: {line}")
     if FLAGS.output_dir:
-        record = {"model_path": os.path.abspath(FLAGS.model_path), "dataset": FLAGS.dataset,
-                  "split": FLAGS.split, "source": splits.source, "results": results}
+        about = {"model_path": os.path.abspath(FLAGS.model_path), "dataset": FLAGS.dataset,
+                 "split": FLAGS.split, "source": splits.source}
         paths = robustness.write_report(results, FLAGS.output_dir,
                                         title=f"{os.path.basename(FLAGS.model_path)} on {FLAGS.dataset}")
-        write_json_atomic(os.path.join(FLAGS.output_dir, "results.json"), record)
+        if stages:
+            paths["stages"] = os.path.join(FLAGS.output_dir, "stages.md")
+            write_text_atomic(paths["stages"], tables.to_markdown(stages))
+            paths["robustbench"] = os.path.join(FLAGS.output_dir, "robustbench.json")
+            write_json_atomic(paths["robustbench"], robustness.robustbench_record(results, **about))
+        write_json_atomic(os.path.join(FLAGS.output_dir, "results.json"),
+                          {**about, "results": results, "checks": results.checks})
         common.say(f"wrote results.json, {', '.join(os.path.basename(p) for p in paths.values())} "
                    f"in {FLAGS.output_dir}")
 

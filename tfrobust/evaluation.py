@@ -5,7 +5,7 @@ import logging
 import math
 import time
 import weakref
-from typing import Dict, Iterable, Mapping, Optional, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Union
 
 import tensorflow as tf
 
@@ -49,6 +49,13 @@ def _as_named(attacks: Optional[AttackSet]) -> Dict[str, Attack]:
     return named
 
 
+class EvaluationResults(dict):
+    """``{name: {"accuracy", "loss", "examples", ...}}`` with the sanity report as ``.checks``
+    (``None`` when the checks were off)."""
+
+    checks: Optional[Dict] = None
+
+
 def evaluate(
     model,
     dataset: tf.data.Dataset,
@@ -56,30 +63,48 @@ def evaluate(
     max_examples: Optional[int] = None,
     log_every: int = 0,
     seed: Optional[int] = None,
-) -> Dict[str, Dict[str, float]]:
+    checks: bool = True,
+    check_examples: int = 100,
+    timing: bool = True,
+) -> EvaluationResults:
     """Natural accuracy and mean loss, and the same under each attack.
 
     ``dataset`` yields ``(x, y)`` batches with ``x`` in [0, 1]; ``attacks`` is a mapping from
     names to attacks, or a list of attacks or spec strings (named by their label). Returns
-    ``{"natural": {"accuracy", "loss", "examples"}, name: {...}, ...}``. Every attack sees the same
-    examples. ``log_every`` > 0 logs progress every that many batches. With ``seed``, batch ``i``
-    is attacked with the seed ``[seed, i]``, so the numbers do not depend on earlier calls.
+    ``{"natural": {"accuracy", "loss", "examples"}, name: {...}, ...}``; an attack's entry also
+    has its ``attack`` settings and ``seconds``, ``forward`` and ``backward`` (single-example
+    passes) where it counts them, and AutoAttack's has ``stages``: per stage the accuracy after it,
+    its seconds and passes. Every attack sees the same examples. ``log_every`` > 0 logs progress
+    every that many batches (and AutoAttack's stages at every batch). With ``seed``, batch ``i`` is
+    attacked with the seed ``[seed, i]``, so the numbers do not depend on earlier calls.
+
+    With ``checks`` (and at least one attack), ``.checks`` of the result holds the sanity report
+    of :func:`tfrobust.sanity.check_evaluation`, made on the first ``check_examples`` examples.
+    ``timing=False`` leaves out the seconds, so that equal runs give equal results.
     """
     named = _as_named(attacks)
     if "natural" in named:
         raise TfrobustError("'natural' is reserved for the clean evaluation; rename that attack")
 
     sums = {name: [0.0, 0.0] for name in ["natural", *named]}
+    costs = {name: {"seconds": 0.0, "forward": 0, "backward": 0} for name in named}
+    stages: Dict[str, List[Dict]] = {}
+    check_batch = None
     seen, start = 0, time.time()
     for step, (x, y) in enumerate(dataset):
         if max_examples is not None:
             if seen >= max_examples:
                 break
             x, y = x[: max_examples - seen], y[: max_examples - seen]
+        if check_batch is None:
+            check_batch = (x[:check_examples], y[:check_examples])
         inputs = {"natural": x}
         batch_seed = None if seed is None else tf.constant([seed, step], tf.int64)
         for name, attack in named.items():
-            inputs[name] = attack(model, x, y, seed=batch_seed)
+            began = time.perf_counter()
+            inputs[name] = _attack_batch(attack, model, x, y, batch_seed, costs[name], stages, name,
+                                         log_every and f"batch {step + 1}")
+            costs[name]["seconds"] += time.perf_counter() - began
         batch_sums = _batch_sums(model, x.shape[1:])
         for name, xs in inputs.items():
             loss, correct = batch_sums(xs, tf.cast(y, tf.int64))
@@ -92,7 +117,7 @@ def evaluate(
                      ", ".join(f"{n} {a:.4f}" for n, a in acc.items()))
     if seen == 0:
         raise TfrobustError("the evaluation dataset is empty")
-    results = {}
+    results = EvaluationResults()
     for name, (loss, correct) in sums.items():
         if not math.isfinite(loss):
             raise TfrobustError(
@@ -102,4 +127,43 @@ def evaluate(
         results[name] = {"accuracy": correct / seen, "loss": loss / seen, "examples": seen}
         if name in named:
             results[name]["attack"] = named[name].settings()
+            if timing:
+                results[name]["seconds"] = costs[name]["seconds"]
+            if named[name].counts_passes:
+                results[name].update(forward=costs[name]["forward"], backward=costs[name]["backward"])
+        if name in stages:
+            results[name]["stages"] = [
+                {"stage": s["stage"], "accuracy": s["robust"] / seen, "forward": s["forward"],
+                 "backward": s["backward"], **({"seconds": s["seconds"]} if timing else {})}
+                for s in stages[name]]
+    if checks and named:
+        from tfrobust.sanity import check_evaluation
+
+        results.checks = check_evaluation(model, *check_batch, named, results,
+                                          num_classes=int(model.output_shape[-1]),
+                                          seed=0 if seed is None else seed)
     return results
+
+
+def _attack_batch(attack, model, x, y, seed, cost, stages, name, progress):
+    """The attack's output on one batch; adds its passes to ``cost`` and its stage records (if it
+    has stages) to ``stages[name]``."""
+    if hasattr(attack, "run_stages"):
+        x_adv, records = attack.run_stages(model, x, y, seed=seed)
+        totals = stages.setdefault(name, [dict(r, robust=0, seconds=0.0, forward=0, backward=0) for r in records])
+        for total, record in zip(totals, records):
+            for key in ("robust", "seconds", "forward", "backward"):
+                total[key] += record[key]
+            cost["forward"] += record["forward"]
+            cost["backward"] += record["backward"]
+            if progress:
+                log.info("%s, %s, %s: %d of the %d examples attacked are still robust (%.1fs)", name,
+                         progress, record["stage"], record["robust"], record["attacked"], record["seconds"])
+        return x_adv
+    if attack.counts_passes:
+        x_adv, passes = attack.run(model, x, y, seed=seed)
+        forward, backward = (int(v) for v in passes.numpy())
+        cost["forward"] += forward
+        cost["backward"] += backward
+        return x_adv
+    return attack(model, x, y, seed=seed)

@@ -5,6 +5,10 @@ inputs in [0, 1]; ``y`` may be ``None`` to attack the model's own predictions. T
 model compiles ``perturb`` into one graph (``tf.function``), so a whole batch, every iteration and
 every restart, runs without returning to Python. Inside another compiled function (a training
 step), call ``attack.perturb(model, x, y, seed)`` directly with a seed tensor of shape [2].
+
+Attacks that count their work (``counts_passes``) implement ``perturb_counted``, which also returns
+``passes``: an int64 tensor ``[forward, backward]`` of single-example passes through the model
+(a batch of 50 forward is 50). ``attack.run(model, x, y)`` calls it compiled.
 """
 from __future__ import annotations
 
@@ -53,6 +57,34 @@ def per_example_norm(v: tf.Tensor, keepdims: bool = True) -> tf.Tensor:
     return tf.sqrt(tf.reduce_sum(tf.square(v), axis=axes, keepdims=keepdims))
 
 
+def distance(x_adv: tf.Tensor, x: tf.Tensor, norm: str) -> tf.Tensor:
+    """Per-example distance in ``norm`` ("linf" or "l2"), shape [batch]."""
+    delta = tf.reshape(x_adv - x, [tf.shape(x)[0], -1])
+    if norm == "linf":
+        return tf.reduce_max(tf.abs(delta), axis=1)
+    return tf.sqrt(tf.reduce_sum(tf.square(delta), axis=1))
+
+
+def count(x: tf.Tensor, forward: int = 1, backward: int = 0) -> tf.Tensor:
+    """``passes`` for ``forward`` forward and ``backward`` backward passes of the batch ``x``."""
+    n = tf.cast(tf.shape(x)[0], tf.int64)
+    return tf.stack([n * forward, n * backward])
+
+
+NO_PASSES = (0, 0)  # tf.constant(NO_PASSES, tf.int64) starts a count
+
+
+def subset(mask: tf.Tensor, *tensors):
+    """``(indices, rows...)``: the indices where ``mask`` holds, and those rows of each tensor."""
+    indices = tf.where(mask)[:, 0]
+    return (indices, *(tf.gather(t, indices) for t in tensors))
+
+
+def scatter_rows(tensor: tf.Tensor, indices: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+    """``tensor`` with rows ``indices`` replaced by ``rows`` (the inverse of :func:`subset`)."""
+    return tf.tensor_scatter_nd_update(tensor, indices[:, None], rows)
+
+
 def batch_mask(condition: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     """Reshapes a per-example boolean so that it broadcasts against ``like``."""
     return tf.reshape(condition, [-1] + [1] * (like.shape.rank - 1))
@@ -77,6 +109,7 @@ class Attack(abc.ABC):
     name = "attack"  # the registry name, set by each subclass
     training_defaults = {}  # settings a training attack takes unless its spec sets them
     needs_model = False  # corruptions ignore the model; gradient attacks need one
+    counts_passes = False  # True where perturb_counted counts forward and backward passes
 
     seed: int = 0
 
@@ -135,13 +168,28 @@ class Attack(abc.ABC):
     def perturb(self, model, x: tf.Tensor, y: Optional[tf.Tensor], seed: tf.Tensor) -> tf.Tensor:
         """The attack as a graph-friendly function of a [2] integer seed tensor."""
 
+    def perturb_counted(self, model, x: tf.Tensor, y: Optional[tf.Tensor], seed: tf.Tensor):
+        """``(x_adv, passes)``; attacks with ``counts_passes`` override it (and ``perturb`` calls
+        it). Elsewhere ``passes`` is [-1, -1]: not counted."""
+        return self.perturb(model, x, y, seed), tf.constant([-1, -1], tf.int64)
+
     def check_labels(self, y) -> None:
         """Raises :class:`ConfigError` when the attack cannot run with labels ``y``."""
 
     def check_input(self, input_shape) -> None:
         """Raises :class:`ConfigError` when the attack cannot run on inputs of ``input_shape``."""
 
+    def check_classes(self, num_classes: int) -> None:
+        """Raises :class:`ConfigError` when the attack cannot run on ``num_classes`` classes."""
+
     def __call__(self, model, x, y=None, seed=None) -> tf.Tensor:
+        return self._compiled_call("perturb", model, x, y, seed)
+
+    def run(self, model, x, y=None, seed=None):
+        """``(x_adv, passes)`` as numpy-convertible tensors: ``perturb_counted``, compiled."""
+        return self._compiled_call("perturb_counted", model, x, y, seed)
+
+    def _compiled_call(self, method: str, model, x, y, seed):
         if model is None and self.needs_model:
             raise ConfigError(f"attack {self.name!r}: model=None is not allowed; it needs a Keras model")
         self.check_labels(y)
@@ -150,17 +198,17 @@ class Attack(abc.ABC):
         if y is not None:
             y = tf.convert_to_tensor(y, dtype=tf.int64)
         fns = self._compiled.setdefault(key, {})
-        signature = (tuple(x.shape[1:]), y is None)
+        signature = (method, tuple(x.shape[1:]), y is None)
         fn = fns.get(signature)
         if fn is None:  # one graph for every batch size: a smaller last batch does not retrace
             ref = weakref.ref(key)
             specs = [tf.TensorSpec([None, *x.shape[1:]], tf.float32),
                      tf.TensorSpec([None], tf.int64), tf.TensorSpec([2], tf.int64)]
             if y is None:
-                fn = tf.function(lambda x, seed: self.perturb(_model_of(ref), x, None, seed),
+                fn = tf.function(lambda x, seed: getattr(self, method)(_model_of(ref), x, None, seed),
                                  input_signature=[specs[0], specs[2]])
             else:
-                fn = tf.function(lambda x, y, seed: self.perturb(_model_of(ref), x, y, seed),
+                fn = tf.function(lambda x, y, seed: getattr(self, method)(_model_of(ref), x, y, seed),
                                  input_signature=specs)
             fns[signature] = fn
         if seed is None:
@@ -168,6 +216,20 @@ class Attack(abc.ABC):
             object.__setattr__(self, "_calls", self._calls + 1)
         seed = tf.cast(seed, tf.int64)
         return fn(x, seed) if y is None else fn(x, y, seed)
+
+    def probe(self) -> "Attack":
+        """The attack that the evaluation's sanity checks rerun at other radii on a few examples:
+        this one, or a cheaper one of the same kind (AutoAttack: its first stage)."""
+        return self
+
+    def with_radius(self, eps: float) -> "Attack":
+        """This attack with its radius ``eps`` replaced, validated except that 0 is allowed (the
+        sanity checks run every attack at radius 0). Only for attacks with an ``eps`` setting."""
+        if eps != 0:
+            return dataclasses.replace(self, eps=eps)
+        copy = dataclasses.replace(self)
+        object.__setattr__(copy, "eps", 0.0)
+        return copy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,3 +301,18 @@ class GradientAttack(Attack):
             tf.where(better, obj, best_obj),
             ok | best_ok,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class CountingAttack(GradientAttack):
+    """A gradient attack that counts its forward and backward passes: subclasses implement
+    ``perturb_counted`` and get ``perturb`` from it. ``eps`` (> 0) bounds its outputs in ``norm``."""
+
+    counts_passes = True
+
+    def perturb(self, model, x, y, seed):
+        return self.perturb_counted(model, x, y, seed)[0]
+
+    @abc.abstractmethod
+    def perturb_counted(self, model, x, y, seed):
+        """``(x_adv, passes)`` with ``passes`` = int64 [forward, backward] single-example passes."""

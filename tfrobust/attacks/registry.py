@@ -9,18 +9,25 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+from tfrobust.attacks.apgd import APGD, APGDTargeted
+from tfrobust.attacks.autoattack import AutoAttack
 from tfrobust.attacks.base import Attack
 from tfrobust.attacks.corruptions import GaussianBlur, GaussianNoise
+from tfrobust.attacks.cw import CarliniWagnerL2
+from tfrobust.attacks.deepfool import DeepFool
+from tfrobust.attacks.fab import FAB, FABTargeted
 from tfrobust.attacks.fgsm import FGSM
 from tfrobust.attacks.iterated_fgsm import IteratedFGSM
 from tfrobust.attacks.lbfgs import LBFGSPenalty
 from tfrobust.attacks.pgd import PGD
+from tfrobust.attacks.square import Square
 from tfrobust.errors import ConfigError
 from tfrobust.registry import Registry
 from tfrobust.spec import parse_spec
 
 ATTACKS: Registry = Registry("attack")
-for _cls in (FGSM, PGD, IteratedFGSM, LBFGSPenalty, GaussianNoise, GaussianBlur):
+for _cls in (FGSM, PGD, IteratedFGSM, LBFGSPenalty, GaussianNoise, GaussianBlur, APGD, APGDTargeted,
+             FAB, FABTargeted, Square, AutoAttack, CarliniWagnerL2, DeepFool):
     ATTACKS.register(_cls.name)(_cls)
 
 

@@ -91,7 +91,8 @@ class Evaluation(Hook):
             if dataset is not None:
                 attacks = setup.eval_attacks if self.attacks is None else self.attacks
                 record[split] = evaluate(trainer.model, dataset, attacks,
-                                         max_examples=c.eval_examples or None, seed=c.seed * 1_000_003 + step)
+                                         max_examples=c.eval_examples or None, seed=c.seed * 1_000_003 + step,
+                                         checks=False, timing=False)
 
 
 class TensorBoard(Hook):
