@@ -64,7 +64,7 @@ ROWS = [
     ("runs.train", ["--objective=mix:adv_weight=half"], "adv_weight='half' is not a valid float"),
     ("runs.train", ["--objective=trades", "--attack=fgsm"], "--objective=trades: objective 'trades' takes"),
     ("runs.train", ["--objective=trades:beta=-1"], "beta=-1.0 is not allowed"),
-    ("runs.train", ["--attack=deepfool"], "--attack=deepfool: unknown attack 'deepfool'"),
+    ("runs.train", ["--attack=hopskipjump"], "--attack=hopskipjump: unknown attack 'hopskipjump'"),
     ("runs.train", ["--attack=pgd:eps=-0.3"], "--attack=pgd:eps=-0.3: attack 'pgd': eps=-0.3 is not allowed"),
     ("runs.train", ["--attack=pgd:norm=l1"], "norm='l1' is not allowed"),
     ("runs.train", ["--attack=pgd:steps=ten"], "steps='ten' is not a valid int"),

@@ -45,11 +45,36 @@ def test_attack_cli_writes_results_table_and_plot(saved_model, tmp_path):
                "--attacks=pgd:eps=0.15,step_size=0.02,steps=10", f"--output_dir={out}", "--quiet")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
-    assert lines[0] == "| evaluation | accuracy | loss | examples |" and len(lines) == 5
+    assert lines[0] == "| evaluation | accuracy | loss | examples |" and len(lines) == 7
+    # PGD-10 with steps of 0.02 cannot cross a ball of 0.15 well: the checks say it is weaker than FGSM
+    assert lines[5] == "sanity checks on 100 examples: 1 warning(s)"
+    assert lines[6].startswith("  warning: single_step (pgd:eps=0.15,step_size=0.02,steps=10): accuracy ")
     record = json.load(open(os.path.join(out, "results.json")))
+    assert {c["check"] for c in record["checks"]["checks"]} >= {"logits", "zero_radius", "single_step"}
     res = record["results"]
     assert res["natural"]["examples"] == 100
     assert res["natural"]["accuracy"] > 0.5
     for name in ("fgsm:eps=0.15", "pgd:eps=0.15,step_size=0.02,steps=10"):
         assert res[name]["accuracy"] < res["natural"]["accuracy"] - 0.1
     assert sorted(os.listdir(out)) == ["accuracy.png", "results.json", "table.csv", "table.md"]
+
+
+def test_attack_cli_runs_autoattack_and_writes_a_robustbench_record(saved_model, tmp_path):
+    out = str(tmp_path / "aa")
+    spec = "autoattack:eps=0.15,version=custom,attacks=apgd-ce+apgd-t"
+    proc = run("runs.attack", f"--model_path={saved_model}", DATASET, f"--attacks={spec}", "--max_examples=60",
+               "--check_examples=30", f"--output_dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{spec}, batch 1, apgd-ce: " in proc.stdout and f"{spec}, batch 1, apgd-t: " in proc.stdout
+    assert "| evaluation | stage | accuracy | seconds | forward | backward |" in proc.stdout
+    assert sorted(os.listdir(out)) == ["accuracy.png", "results.json", "robustbench.json", "stages.md",
+                                       "table.csv", "table.md"]
+    record = json.load(open(os.path.join(out, "robustbench.json")))
+    (aa,) = record["evaluations"]
+    assert record["n_examples"] == 60 and (aa["eps"], aa["norm"], aa["version"]) == (0.15, "linf", "custom")
+    assert [s["stage"] for s in aa["stages"]] == ["apgd-ce", "apgd-t"]
+    assert aa["robust_acc"] == aa["stages"][-1]["accuracy"] <= aa["stages"][0]["accuracy"] <= record["clean_acc"]
+    assert aa["forward_passes"] > aa["backward_passes"] > 0
+    checks = json.load(open(os.path.join(out, "results.json")))["checks"]
+    assert checks["examples"] == 30
+    assert any(c["attack"].startswith(spec + ", probed by apgd") for c in checks["checks"])

@@ -143,11 +143,7 @@ class APGD(CountingAttack):
     def single_run(self, model, x, y, target, seed):
         """``(x_adv, fooled, x_best, loss_best, passes)`` of one run from a random start."""
         eps = tf.constant(self.eps, x.dtype)
-        if self.norm == "linf":
-            t = tf.random.stateless_uniform(tf.shape(x), seed, -1.0, 1.0)
-        else:
-            t = tf.random.stateless_normal(tf.shape(x), seed)
-        x_adv = tf.clip_by_value(x + eps * _normalize(t, self.norm), 0.0, 1.0)
+        x_adv = self.start(x, eps, seed)
         loss, grad, logits = self._loss_and_gradient(model, x_adv, y, target)
         passes = count(x, self.eot_iter, self.eot_iter)
         fooled = self._misclassified(logits, y)
@@ -162,6 +158,14 @@ class APGD(CountingAttack):
         for i in tf.range(self.steps):
             state = self._step(model, x, y, target, eps, i, windows[i], state)
         return state["x_fooled"], state["fooled"], state["x_best"], state["loss_best"], state["passes"]
+
+    def start(self, x, eps, seed):
+        """The random start on the ball's surface, clipped to [0, 1]."""
+        if self.norm == "linf":
+            t = tf.random.stateless_uniform(tf.shape(x), seed, -1.0, 1.0)
+        else:
+            t = tf.random.stateless_normal(tf.shape(x), seed)
+        return tf.clip_by_value(x + eps * _normalize(t, self.norm), 0.0, 1.0)
 
     def _step(self, model, x, y, target, eps, i, window, s):
         s = dict(s)

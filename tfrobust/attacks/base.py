@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import math
 import weakref
 from typing import Optional
@@ -100,6 +101,14 @@ _NO_MODEL = _NoModel()
 def _model_of(ref):
     model = ref()
     return None if model is _NO_MODEL else model
+
+
+def _run_labelled(attack, method, ref, x, y, seed):
+    return getattr(attack, method)(_model_of(ref), x, y, seed)
+
+
+def _run_unlabelled(attack, method, ref, x, seed):
+    return getattr(attack, method)(_model_of(ref), x, None, seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,12 +213,13 @@ class Attack(abc.ABC):
             ref = weakref.ref(key)
             specs = [tf.TensorSpec([None, *x.shape[1:]], tf.float32),
                      tf.TensorSpec([None], tf.int64), tf.TensorSpec([2], tf.int64)]
+            # A partial, not a lambda: TensorFlow counts traces per code object, and would warn of
+            # "retracing" when many attacks (AutoAttack's stages) each trace their own function.
             if y is None:
-                fn = tf.function(lambda x, seed: getattr(self, method)(_model_of(ref), x, None, seed),
+                fn = tf.function(functools.partial(_run_unlabelled, self, method, ref),
                                  input_signature=[specs[0], specs[2]])
             else:
-                fn = tf.function(lambda x, y, seed: getattr(self, method)(_model_of(ref), x, y, seed),
-                                 input_signature=specs)
+                fn = tf.function(functools.partial(_run_labelled, self, method, ref), input_signature=specs)
             fns[signature] = fn
         if seed is None:
             seed = tf.constant([self.seed, self._calls], dtype=tf.int64)
