@@ -7,8 +7,8 @@ and APGD-CE's throughput beside plain PGD with as many iterations.
 Each model is trained naturally for one epoch (Adam 1e-3, batch 128, seed 0) on the 60,000
 training images, then attacked with standard AutoAttack (L-inf eps=0.1) on the first
 ``--examples`` test images, batch 500, with tfrobust's evaluate() (sanity checks off, so that the
-time is the attack's; the checks are timed on their own after it). Then APGD-CE (100 steps, 1 restart) and PGD (100 steps of eps/4, random
-start, keep_best) run interleaved on one batch of the same images: images/s of each and their
+time is the attack's; the checks are timed on their own after it). Then APGD-CE (100 steps, 1
+restart) and PGD (100 steps of eps/4, random start, keep_best) run interleaved on one batch of the same images: images/s of each and their
 ratio. Writes ``--output`` (JSON) when given.
 """
 from __future__ import annotations
@@ -70,11 +70,11 @@ def main(argv):
 
         x, y = next(iter(test.unbatch().batch(FLAGS.throughput_batch)))
         start = time.perf_counter()
-        report = check_evaluation(model, x[:100], y[:100], {from_spec(spec).label: from_spec(spec)}, results,
+        checks = check_evaluation(model, x[:100], y[:100], {from_spec(spec).label: from_spec(spec)}, results,
                                   num_classes=10)
         check_seconds = time.perf_counter() - start
         print(f"  sanity checks on 100 examples: {check_seconds:.1f}s, "
-              f"{len(report['warnings'])} warning(s) {report['warnings']}")
+              f"{len(checks['warnings'])} warning(s) {checks['warnings']}")
         apgd = APGD(eps=FLAGS.eps, steps=100)
         pgd = PGD(eps=FLAGS.eps, step_size=FLAGS.eps / 4, steps=100)
         seconds = common.time_interleaved({"apgd": lambda: apgd(model, x, y), "pgd": lambda: pgd(model, x, y)},
@@ -85,7 +85,7 @@ def main(argv):
         report["models"][model_spec] = {
             "train_seconds": train_seconds, "clean_acc": results["natural"]["accuracy"],
             "robust_acc": aa["accuracy"], "wall_seconds": wall, "stages": aa["stages"],
-            "check_seconds": check_seconds, "check_warnings": report["warnings"],
+            "check_seconds": check_seconds, "check_warnings": checks["warnings"],
             "apgd_images_per_s": n / seconds["apgd"], "pgd_images_per_s": n / seconds["pgd"],
         }
     if FLAGS.output:

@@ -55,3 +55,12 @@ def test_report_tables_and_plot(tmp_path, trained_model, synthetic_splits):
     assert open(paths["plot"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     latex = tables.to_latex(robustness.rows(results))
     assert "fgsm:eps=0.15" in latex and latex.count(r"\\") == 3
+
+
+def test_the_sanity_report_comes_with_the_results_and_can_be_turned_off(trained_model, synthetic_splits):
+    results = evaluate(trained_model, synthetic_splits.test, ["fgsm:eps=0.1"], check_examples=120)
+    assert results.checks["examples"] == 120  # gathered over three batches of 50
+    assert results.checks["warnings"] == []
+    assert {c["attack"] for c in results.checks["checks"]} == {"", "fgsm:eps=0.1"}
+    assert evaluate(trained_model, synthetic_splits.test, ["fgsm:eps=0.1"], checks=False).checks is None
+    assert evaluate(trained_model, synthetic_splits.test).checks is None  # nothing attacked, nothing checked

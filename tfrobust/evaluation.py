@@ -98,6 +98,9 @@ def evaluate(
             x, y = x[: max_examples - seen], y[: max_examples - seen]
         if check_batch is None:
             check_batch = (x[:check_examples], y[:check_examples])
+        elif int(check_batch[0].shape[0]) < check_examples:  # small batches: gather enough examples
+            more = check_examples - int(check_batch[0].shape[0])
+            check_batch = (tf.concat([check_batch[0], x[:more]], 0), tf.concat([check_batch[1], y[:more]], 0))
         inputs = {"natural": x}
         batch_seed = None if seed is None else tf.constant([seed, step], tf.int64)
         for name, attack in named.items():

@@ -81,12 +81,19 @@ def _normalize(v, norm):
     return v / (per_example_norm(v) + 1e-12)
 
 
-def _project(x0, x, eps, norm):
-    """The reference's projection onto the ball of radius ``eps`` around ``x0``, then [0, 1]."""
+def _projector(x0, eps, norm):
+    """The reference's projection onto the ball of radius ``eps`` around ``x0``, then onto [0, 1]:
+    a function of the point. Under L-inf, one clip to the intersection of the ball and the box
+    (the same numbers as clipping to each in turn)."""
     if norm == "linf":
-        return tf.clip_by_value(tf.clip_by_value(x, x0 - eps, x0 + eps), 0.0, 1.0)
-    delta = x - x0
-    return tf.clip_by_value(x0 + _normalize(delta, "l2") * tf.minimum(eps, per_example_norm(delta)), 0.0, 1.0)
+        low, high = tf.maximum(x0 - eps, 0.0), tf.minimum(x0 + eps, 1.0)
+        return lambda x: tf.clip_by_value(x, low, high)
+
+    def project(x):
+        delta = x - x0
+        return tf.clip_by_value(x0 + _normalize(delta, "l2") * tf.minimum(eps, per_example_norm(delta)), 0.0, 1.0)
+
+    return project
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,8 +162,9 @@ class APGD(CountingAttack):
             halved_at_check=tf.ones([n], tf.bool), passes=passes,
         )
         windows = _window_table(self.steps)
+        project = _projector(x, eps, self.norm)
         for i in tf.range(self.steps):
-            state = self._step(model, x, y, target, eps, i, windows[i], state)
+            state = self._step(model, x, y, target, project, i, windows[i], state)
         return state["x_fooled"], state["fooled"], state["x_best"], state["loss_best"], state["passes"]
 
     def start(self, x, eps, seed):
@@ -167,13 +175,13 @@ class APGD(CountingAttack):
             t = tf.random.stateless_normal(tf.shape(x), seed)
         return tf.clip_by_value(x + eps * _normalize(t, self.norm), 0.0, 1.0)
 
-    def _step(self, model, x, y, target, eps, i, window, s):
+    def _step(self, model, x, y, target, project, i, window, s):
         s = dict(s)
         a = tf.where(i > 0, MOMENTUM, 1.0)
         momentum = s["x_adv"] - s["x_old"]
         x_old = s["x_adv"]
-        z = _project(x, x_old + s["step"] * self._direction(s["grad"]), eps, self.norm)
-        x_adv = _project(x, x_old + (z - x_old) * a + momentum * (1 - a), eps, self.norm)
+        z = project(x_old + s["step"] * self._direction(s["grad"]))
+        x_adv = project(x_old + (z - x_old) * a + momentum * (1 - a))
         loss, grad, logits = self._loss_and_gradient(model, x_adv, y, target)
         s["passes"] += count(x, self.eot_iter, self.eot_iter)
         wrong = self._misclassified(logits, y)
@@ -186,19 +194,20 @@ class APGD(CountingAttack):
         s["grad_best"] = tf.where(batch_mask(better, x), grad, s["grad_best"])
         s["loss_best"] = tf.where(better, loss, s["loss_best"])
 
-        # The step-size check, at the end of a window (``window`` > 0).
-        check = window > 0
-        halve = check & should_halve(s["rises"], window, self.rho, s["halved_at_check"],
-                                     s["best_at_check"], s["loss_best"])
-        s["halved_at_check"] = tf.where(check, halve, s["halved_at_check"])
-        s["best_at_check"] = tf.where(check, s["loss_best"], s["best_at_check"])
-        s["rises"] = tf.where(check, 0.0, s["rises"])
-        mask = batch_mask(halve, x)
-        s["step"] = tf.where(mask, s["step"] / 2.0, s["step"])
-        s["x_adv"] = tf.where(mask, s["x_best"], x_adv)
-        s["grad"] = tf.where(mask, s["grad_best"], grad)
-        s["x_old"] = x_old
+        s["x_adv"], s["grad"], s["x_old"] = x_adv, grad, x_old
+        # The step-size check, at the end of a window (``window`` > 0) only.
+        keys = ("step", "x_adv", "grad", "halved_at_check", "best_at_check", "rises")
+        checked = tf.cond(window > 0, lambda: self._check_step_size(s, window, x),
+                          lambda: tuple(s[k] for k in keys))
+        s.update(zip(keys, checked))
         return s
+
+    def _check_step_size(self, s, window, x):
+        halve = should_halve(s["rises"], window, self.rho, s["halved_at_check"], s["best_at_check"],
+                             s["loss_best"])
+        mask = batch_mask(halve, x)
+        return (tf.where(mask, s["step"] / 2.0, s["step"]), tf.where(mask, s["x_best"], s["x_adv"]),
+                tf.where(mask, s["grad_best"], s["grad"]), halve, s["loss_best"], tf.zeros_like(s["rises"]))
 
     def _direction(self, grad):
         return tf.sign(grad) if self.norm == "linf" else _normalize(grad, "l2")
