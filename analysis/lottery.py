@@ -101,9 +101,10 @@ def _levels(run: Dict) -> Dict[int, List[Dict]]:
 
 
 def _evaluations(record: Dict) -> List[str]:
-    """The evaluations of a round record, natural first (results.json stores keys sorted)."""
+    """The evaluations of a round record: natural first, AutoAttack last, beside the attacks
+    before it (results.json stores keys sorted)."""
     names = list(record["final"]["test"])
-    return sorted(names, key=lambda n: n != "natural")
+    return sorted(names, key=lambda n: (n != "natural", n.startswith("autoattack")))
 
 
 def _stat(values: Sequence[float]) -> Dict[str, float]:
@@ -122,7 +123,8 @@ def level_stats(run: Dict) -> List[Dict]:
             "trials": len(records),
             "final": {n: _stat([rec["final"]["test"][n]["accuracy"] for rec in records]) for n in names},
             "early_step": _stat([rec["early_stop"]["step"] for rec in records]),
-            "early": {n: _stat([rec["early_stop"]["test"][n]["accuracy"] for rec in records]) for n in names},
+            "early": {n: _stat([rec["early_stop"]["test"][n]["accuracy"] for rec in records]) for n in names
+                      if all(n in rec["early_stop"]["test"] for rec in records)},  # costly ones: end only
         })
     return out
 
@@ -191,7 +193,8 @@ def plot_curves(runs: Sequence[Dict], path: str) -> None:
     """Test accuracy (mean over trials) against iteration, one line per level; a row per run and a
     column per evaluation."""
     plt = pyplot()
-    names_per_run = [_evaluations(run["rounds"][0]) for run in runs]
+    names_per_run = [[n for n in _evaluations(run["rounds"][0]) if n in run["rounds"][0]["curve"][0]["test"]]
+                     for run in runs]  # evaluations made only at the end of a round have no curve
     cols = max(len(n) for n in names_per_run)
     fig, axes = plt.subplots(len(runs), cols, figsize=(5 * cols, 3.4 * len(runs)), squeeze=False)
     for row, run in enumerate(runs):

@@ -113,6 +113,7 @@ def build(config: TrainConfig, data_dir: Optional[str] = None, strategy=None, sp
     for flag, attack in [("attack", parts.train_attack)] + [("eval_attacks", a) for a in parts.eval_attacks.values()]:
         try:
             attack.check_input(splits.input_shape)
+            attack.check_classes(splits.num_classes)
         except ConfigError as e:
             raise ConfigError(f"--{flag}={attack.label}: {e}") from None
     objective = dataclasses.replace(parts.objective, num_classes=splits.num_classes)

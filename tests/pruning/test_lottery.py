@@ -169,3 +169,25 @@ def test_mirrored_search_matches_the_single_device_search(orig, tmp_path):
         assert a["weights"] == b["weights"]
         for name, r in b["final"]["test"].items():
             assert a["final"]["test"][name]["loss"] == pytest.approx(r["loss"], rel=1e-3, abs=1e-3)
+
+
+def test_autoattack_evaluates_the_end_of_each_round_with_its_sanity_report(tmp_path):
+    aa = "autoattack:eps=0.1,version=custom,attacks=apgd-ce+apgd-t"
+    train = dataclasses.replace(TRAIN, eval_attacks=("pgd:eps=0.1,step_size=0.025,steps=5", aa), eval_examples=50)
+    config = LotteryConfig(trials=1, prune_iters=2, prune_rate=0.5, output_prune_rate=0.25, train=train)
+    results = LotterySearch(config, str(tmp_path)).run()
+    for rec in results["rounds"]:
+        final = rec["final"]["test"]
+        assert set(final) == {"natural", "pgd:eps=0.1,step_size=0.025,steps=5", aa}
+        assert [s["stage"] for s in final[aa]["stages"]] == ["apgd-ce", "apgd-t"]
+        assert final[aa]["accuracy"] <= final["natural"]["accuracy"]
+        assert all(aa not in point["test"] for point in rec["curve"][:-1])  # only where the round ends
+        assert rec["checks"]["examples"] == 50 and {c["check"] for c in rec["checks"]["checks"]} >= {"logits", "monotone"}
+    from analysis import lottery as report
+
+    row = report.table_rows(report.load_runs(str(tmp_path)))[0]
+    columns = [c for c in row if c.startswith("test ")]
+    assert columns == ["test natural", "test pgd:eps=0.1,step_size=0.025,steps=5", f"test {aa}"]  # side by side
+    paths = report.write_report(report.load_runs(str(tmp_path)), str(tmp_path / "report"))
+    header = [c.strip() for c in open(paths["markdown"]).readline().split("|")]
+    assert header.index(f"test {aa}") == header.index("test pgd:eps=0.1,step_size=0.025,steps=5") + 1

@@ -127,6 +127,12 @@ ROWS = [
     ("runs.lottery", ["--log_every=0"], "--log_every"),
     ("runs.lottery", ["--trial=5"], "--trial=5 is not allowed; this search has trials 0..0"),
     ("runs.lottery", ["--trial=0", "--force"], "--force with --trial would wipe the other trials' work"),
+    ("runs.lottery", ["--eval_attacks=autoattack:version=newest"], "--eval_attacks=autoattack:version=newest: attack "
+     "'autoattack': version='newest' is not allowed"),
+    ("runs.lottery", ["--eval_attacks=apgd_t:target_classes=10"], "--eval_attacks=apgd_t:target_classes=10: attack "
+     "'apgd_t': target_classes=10 is more than the 9 other classes of a 10-class dataset"),
+    ("runs.train", ["--eval_attacks=fab_t:target_classes=11"], "--eval_attacks=fab_t:target_classes=11: attack 'fab_t': "
+     "target_classes=11"),
     # runs.attack
     ("runs.attack", ["--attacks=pgd:eps=-0.3"], "--attacks=pgd:eps=-0.3: attack 'pgd': eps=-0.3 is not allowed"),
     ("runs.attack", ["--attacks=cw"], "--attacks=cw: unknown attack 'cw'"),

@@ -68,6 +68,7 @@ def stage_attack(stage: str, version: str, eps: float, norm: str, seed: int) -> 
 class AutoAttack(GradientAttack):
     name = "autoattack"
     counts_passes = True
+    costly = True  # a training run evaluates it only at its end
 
     eps: float = 0.3
     norm: str = "linf"

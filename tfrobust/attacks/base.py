@@ -119,6 +119,7 @@ class Attack(abc.ABC):
     training_defaults = {}  # settings a training attack takes unless its spec sets them
     needs_model = False  # corruptions ignore the model; gradient attacks need one
     counts_passes = False  # True where perturb_counted counts forward and backward passes
+    costly = False  # True: training runs evaluate it only at their end (AutoAttack)
 
     seed: int = 0
 

@@ -228,6 +228,7 @@ def round_record(metrics: List[Dict], results: Dict) -> Dict:
         "remaining": final["weights"]["total"]["fraction"],
         "weights": final["weights"],
         "final": {k: final[k] for k in keep if k in final},
+        "checks": final.get("checks"),
         "early_stop": {"step": best["step"], "split": split, **{k: best[k] for k in keep if k in best}},
         "curve": [{"step": m["step"], **{k: m[k] for k in keep if k in m}} for m in metrics],
     }

@@ -77,7 +77,11 @@ class Divergence(Hook):
 class Evaluation(Hook):
     """Accuracy and loss on validation and test, naturally and under the setup's evaluation
     attacks (or ``attacks``); the remaining weights of each layer. Batch ``i`` of evaluation point
-    ``step`` is attacked with seed ``(seed * 1_000_003 + step, i)``."""
+    ``step`` is attacked with seed ``(seed * 1_000_003 + step, i)``.
+
+    Costly attacks (``attack.costly``: AutoAttack) run only at the last evaluation point, which
+    also stores the sanity report of the test evaluation (:mod:`tfrobust.sanity`) as
+    ``record["checks"]``."""
 
     def __init__(self, attacks=None, splits=("valid", "test")):
         self.attacks, self.splits = attacks, splits
@@ -85,14 +89,20 @@ class Evaluation(Hook):
     def after_eval(self, trainer, step, record):
         setup = trainer.setup
         c = setup.config
+        last = step == c.train_iters
         record["weights"] = count_weights(trainer.model)
+        attacks = setup.eval_attacks if self.attacks is None else self.attacks
+        if not last:
+            attacks = {name: a for name, a in attacks.items() if not a.costly}
         for split in self.splits:
             dataset = getattr(setup.splits, split)
             if dataset is not None:
-                attacks = setup.eval_attacks if self.attacks is None else self.attacks
+                checks = last and split == "test"
                 record[split] = evaluate(trainer.model, dataset, attacks,
                                          max_examples=c.eval_examples or None, seed=c.seed * 1_000_003 + step,
-                                         checks=False, timing=False)
+                                         checks=checks, timing=False)
+                if checks:
+                    record["checks"] = record[split].checks
 
 
 class TensorBoard(Hook):
