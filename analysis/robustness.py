@@ -46,6 +46,38 @@ def robustbench_record(results: Dict[str, Dict], **about) -> Dict:
     }
 
 
+def method(settings: Dict) -> str:
+    """A short name for an attack's settings: ``PGD-40``, ``PGD-40 no start``, ``PGD-40 x5``,
+    ``PGD-10 pred. labels``, ``AutoAttack standard``; other attacks by their registry name."""
+    if settings["name"] == "autoattack":
+        return f"AutoAttack {settings['version']}"
+    if settings["name"] != "pgd":
+        return settings["name"]
+    text = f"PGD-{settings['steps']}"
+    if not settings["random_start"]:
+        text += " no start"
+    if settings["restarts"] > 1:
+        text += f" x{settings['restarts']}"
+    if settings.get("predicted_labels"):
+        text += " pred. labels"
+    return text
+
+
+def eps_rows(records: Dict[str, Dict]) -> List[Dict]:
+    """One row per (model, eps) from runs.attack's results.json records (``{model label: record}``):
+    clean accuracy and the accuracy under each method at that eps, in %."""
+    rows = []
+    for model, record in records.items():
+        results = record["results"]
+        by_eps: Dict[float, Dict[str, float]] = {}
+        for name, r in results.items():
+            if name != "natural" and "eps" in r.get("attack", {}):
+                by_eps.setdefault(r["attack"]["eps"], {})[method(r["attack"])] = 100 * r["accuracy"]
+        for eps in sorted(by_eps):
+            rows.append({"model": model, "eps": eps, "clean": 100 * results["natural"]["accuracy"], **by_eps[eps]})
+    return rows
+
+
 def plot_accuracy(results: Dict[str, Dict], path: str, title: str = "") -> None:
     """A horizontal bar per evaluation, labelled with its accuracy; written atomically as PNG."""
     plt = pyplot()

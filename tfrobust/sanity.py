@@ -14,7 +14,7 @@ adversarial robustness", and the checks of fra31/auto-attack):
   finite (any is a warning: gradient attacks cannot move them);
 
 and for each attack with a radius ``eps``, rerunning its ``probe()`` (AutoAttack: its first stage)
-on the same examples:
+on the same examples, moved to other radii by ``with_radius`` (PGD scales its step size alike):
 
 - ``zero_radius``: at eps = 0 the accuracy must be the clean accuracy;
 - ``monotone``: the accuracy at eps must not be above the accuracy at eps / 2;

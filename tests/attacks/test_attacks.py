@@ -182,3 +182,13 @@ def test_from_spec_refuses_targeted_attacks_unless_the_caller_gives_targets():
         from_spec("pgd:targeted=true", flag="attack")
     assert from_spec("pgd:targeted=true", targets=True).targeted
     assert from_spec("pgd", training=True).keep_best is False and from_spec("pgd").keep_best is True
+
+
+def test_with_radius_moves_pgd_with_its_step_size_and_allows_zero():
+    pgd = attacks.PGD(eps=0.1, step_size=0.01, steps=40)
+    assert (pgd.with_radius(0.3).eps, pgd.with_radius(0.3).step_size) == (0.3, pytest.approx(0.03))
+    zero = pgd.with_radius(0.0)
+    assert (zero.eps, zero.step_size, zero.steps) == (0.0, 0.01, 40)
+    with pytest.raises(ConfigError, match="eps=0.0 is not allowed"):
+        from_spec("apgd:eps=0")  # zero only through with_radius, for the sanity checks
+    assert from_spec("apgd:eps=0.1").with_radius(0.0).eps == 0.0

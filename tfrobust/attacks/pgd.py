@@ -77,6 +77,14 @@ class PGD(GradientAttack):
     def radius(self):
         return self.eps
 
+    def with_radius(self, eps):
+        """PGD at radius ``eps`` with its step size scaled alike (the same number of steps crosses
+        the same share of the ball)."""
+        moved = super().with_radius(eps)
+        if eps > 0 and self.eps > 0:
+            moved = dataclasses.replace(moved, step_size=self.step_size * eps / self.eps)
+        return moved
+
     def perturb(self, model, x, y, seed):
         y = self.labels(model, x, y)
         eps = tf.constant(self.eps, x.dtype)
