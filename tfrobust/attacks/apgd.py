@@ -111,7 +111,7 @@ class APGD(CountingAttack):
     def validate(self):
         super().validate()
         self._check_number("eps", strict=True)
-        self._check(isinstance(self.norm, str) and self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}")
+        self._check_norm(NORMS)
         self._check_loss()
         self._check_count("steps")
         self._check_count("restarts")

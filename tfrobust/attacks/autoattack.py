@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from tfrobust.attacks.apgd import APGD, APGDTargeted
 from tfrobust.attacks.base import (
-    NO_PASSES, Attack, GradientAttack, batch_mask, count, predicted_labels, scatter_rows, subset,
+    NO_PASSES, Attack, CountingAttack, batch_mask, count, predicted_labels, scatter_rows, subset,
 )
 from tfrobust.errors import ConfigError
 
@@ -65,9 +65,8 @@ def stage_attack(stage: str, version: str, eps: float, norm: str, seed: int) -> 
 
 
 @dataclasses.dataclass(frozen=True)
-class AutoAttack(GradientAttack):
+class AutoAttack(CountingAttack):
     name = "autoattack"
-    counts_passes = True
     costly = True  # a training run evaluates it only at its end
 
     eps: float = 0.3
@@ -78,7 +77,7 @@ class AutoAttack(GradientAttack):
     def validate(self):
         super().validate()
         self._check_number("eps", strict=True)
-        self._check(isinstance(self.norm, str) and self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}")
+        self._check_norm(NORMS)
         self._check(isinstance(self.version, str) and self.version in VERSIONS, "version",
                     f"one of {', '.join(VERSIONS)}")
         if self.targeted:
@@ -144,9 +143,6 @@ class AutoAttack(GradientAttack):
             x_out = scatter_rows(x_out, idx, tf.where(batch_mask(fooled, adv), adv, xs))
             robust = scatter_rows(robust, idx, ~fooled)
         return x_out, passes
-
-    def perturb(self, model, x, y, seed):
-        return self.perturb_counted(model, x, y, seed)[0]
 
     # ---- one graph per stage, with a record of each --------------------------------------------
     def run_stages(self, model, x, y=None, seed=None) -> Tuple[tf.Tensor, List[Dict]]:

@@ -150,6 +150,10 @@ class Attack(abc.ABC):
         """``field`` must be an integer >= 1 that fits a graph loop counter."""
         self._check(is_integer(getattr(self, field), 1, COUNT_MAX), field, "an integer >= 1 (at most 2**31-1)")
 
+    def _check_norm(self, norms) -> None:
+        """``norm`` must be one of ``norms``."""
+        self._check(isinstance(self.norm, str) and self.norm in norms, "norm", f"one of {', '.join(norms)}")
+
     def _check_bool(self, field: str) -> None:
         self._check(isinstance(getattr(self, field), bool), field, "true or false")
 

@@ -53,7 +53,7 @@ class DeepFool(CountingAttack):
 
     def validate(self):
         super().validate()
-        self._check(isinstance(self.norm, str) and self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}")
+        self._check_norm(NORMS)
         self._check_count("steps")
         self._check_number("overshoot")
         self._check(is_integer(self.candidates, 2, COUNT_MAX), "candidates",

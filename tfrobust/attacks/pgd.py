@@ -68,7 +68,7 @@ class PGD(GradientAttack):
         self._check_number("eps")
         self._check_number("step_size", strict=True)
         self._check_count("steps")
-        self._check(isinstance(self.norm, str) and self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}")
+        self._check_norm(NORMS)
         self._check_bool("random_start")
         self._check_count("restarts")
         self._check_bool("keep_best")

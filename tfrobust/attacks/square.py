@@ -131,7 +131,7 @@ class Square(CountingAttack):
     def validate(self):
         super().validate()
         self._check_number("eps", strict=True)
-        self._check(isinstance(self.norm, str) and self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}")
+        self._check_norm(NORMS)
         self._check_count("queries")
         self._check(is_number(self.p_init) and 0 < self.p_init <= 1, "p_init", "a number in (0, 1]")
         self._check_count("restarts")
