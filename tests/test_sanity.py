@@ -122,7 +122,7 @@ def test_an_iterative_attack_weaker_than_one_step_fails_and_cannot_reach_chance(
     assert statuses(report)[("zero_radius", weak.label)] == "ok"
 
 
-@pytest.mark.parametrize("after_square,warns", [(0.49, True), (0.499, False)])
+@pytest.mark.parametrize("after_square,warns", [(0.49, True), (0.4978, True), (0.498, False), (0.499, False)])
 def test_a_square_stage_that_beats_the_white_box_stages_is_flagged(trained_model, test_batch, after_square, warns):
     results = {"natural": {"accuracy": 0.9},
                "aa": {"accuracy": after_square, "stages": [{"stage": "apgd-ce", "accuracy": 0.5},
