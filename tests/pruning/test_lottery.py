@@ -173,14 +173,16 @@ def test_mirrored_search_matches_the_single_device_search(orig, tmp_path):
 
 def test_autoattack_evaluates_the_end_of_each_round_with_its_sanity_report(tmp_path):
     aa = "autoattack:eps=0.1,version=custom,attacks=apgd-ce+apgd-t"
-    train = dataclasses.replace(TRAIN, eval_attacks=("pgd:eps=0.1,step_size=0.025,steps=5", aa), eval_examples=50)
+    train = dataclasses.replace(TRAIN, eval_attacks=("pgd:eps=0.1,step_size=0.025,steps=5", aa), eval_examples=50,
+                                costly_eval_examples=40)
     config = LotteryConfig(trials=1, prune_iters=2, prune_rate=0.5, output_prune_rate=0.25, train=train)
     results = LotterySearch(config, str(tmp_path)).run()
     for rec in results["rounds"]:
         final = rec["final"]["test"]
         assert set(final) == {"natural", "pgd:eps=0.1,step_size=0.025,steps=5", aa}
         assert [s["stage"] for s in final[aa]["stages"]] == ["apgd-ce", "apgd-t"]
-        assert final[aa]["accuracy"] <= final["natural"]["accuracy"]
+        assert final[aa]["examples"] == 40 and final["natural"]["examples"] == 50  # the costly one on fewer
+        assert {c["attack"].split(",")[0] for c in rec["checks"]["checks"]} >= {"", "pgd:eps=0.1", "autoattack:eps=0.1"}
         assert all(aa not in point["test"] for point in rec["curve"][:-1])  # only where the round ends
         assert rec["checks"]["examples"] == 50 and {c["check"] for c in rec["checks"]["checks"]} >= {"logits", "monotone"}
     from analysis import lottery as report

@@ -28,6 +28,8 @@ class TrainConfig(Config):
     train_iters: int = field(2000, "Training iterations (optimizer steps).")
     eval_every: int = field(500, "Evaluate on validation and test every this many iterations.")
     eval_examples: int = field(0, "Examples of each evaluation split to use (0: all).")
+    costly_eval_examples: int = field(0, "Examples of each split that costly evaluation attacks (AutoAttack, "
+                                         "run at the end only) see (0: as --eval_examples).")
     objective: str = field("natural", "Training objective spec name[:option=value,...]: natural, mix "
                                       "(adv_weight=0.5: clean and --attack examples), madry (only --attack "
                                       "examples), trades (beta=6.0: KL to the clean output).")
@@ -63,7 +65,7 @@ class TrainConfig(Config):
         bad = self.bad
         if not self.experiment or "/" in self.experiment or self.experiment.startswith("."):
             bad("experiment", "it must be a plain directory name")
-        for name in ("valid_size", "eval_examples", "seed"):
+        for name in ("valid_size", "eval_examples", "costly_eval_examples", "seed"):
             if getattr(self, name) < 0:
                 bad(name, "it must be >= 0")
         if self.seed >= 2 ** 63:

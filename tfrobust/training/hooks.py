@@ -79,8 +79,9 @@ class Evaluation(Hook):
     attacks (or ``attacks``); the remaining weights of each layer. Batch ``i`` of evaluation point
     ``step`` is attacked with seed ``(seed * 1_000_003 + step, i)``.
 
-    Costly attacks (``attack.costly``: AutoAttack) run only at the last evaluation point, which
-    also stores the sanity report of the test evaluation (:mod:`tfrobust.sanity`) as
+    Costly attacks (``attack.costly``: AutoAttack) run only at the last evaluation point, on the
+    first ``costly_eval_examples`` examples where that is set (their entries say how many). The
+    last point also stores the sanity report of the test evaluation (:mod:`tfrobust.sanity`) as
     ``record["checks"]``."""
 
     def __init__(self, attacks=None, splits=("valid", "test")):
@@ -92,17 +93,34 @@ class Evaluation(Hook):
         last = step == c.train_iters
         record["weights"] = count_weights(trainer.model)
         attacks = setup.eval_attacks if self.attacks is None else self.attacks
-        if not last:
-            attacks = {name: a for name, a in attacks.items() if not a.costly}
+        costly = {name: a for name, a in attacks.items() if a.costly} if last else {}
+        apart = costly if c.costly_eval_examples else {}  # evaluated on fewer examples
+        attacks = {name: a for name, a in attacks.items() if not a.costly or (name in costly and name not in apart)}
         for split in self.splits:
             dataset = getattr(setup.splits, split)
             if dataset is not None:
                 checks = last and split == "test"
-                record[split] = evaluate(trainer.model, dataset, attacks,
-                                         max_examples=c.eval_examples or None, seed=c.seed * 1_000_003 + step,
-                                         checks=checks, timing=False)
+                kwargs = dict(seed=c.seed * 1_000_003 + step, checks=checks, timing=False)
+                record[split] = evaluate(trainer.model, dataset, attacks, max_examples=c.eval_examples or None,
+                                         **kwargs)
+                report = record[split].checks
+                if apart:
+                    extra = evaluate(trainer.model, dataset, apart, max_examples=c.costly_eval_examples, **kwargs)
+                    record[split].update({name: extra[name] for name in apart})
+                    report = _merged(report, extra.checks) if checks else None
                 if checks:
-                    record["checks"] = record[split].checks
+                    record["checks"] = report
+
+
+def _merged(report, extra):
+    """Two sanity reports as one: the first's model checks and both reports' attack checks."""
+    if report is None:
+        return extra
+    attack_checks = [check for check in extra["checks"] if check["attack"]]
+    warnings = [w for w, check in zip(extra["warnings"], [c for c in extra["checks"] if c["status"] == "warning"])
+                if check["attack"]]
+    return {"examples": report["examples"], "checks": report["checks"] + attack_checks,
+            "warnings": report["warnings"] + warnings}
 
 
 class TensorBoard(Hook):
