@@ -1,4 +1,4 @@
-"""Kill anywhere, resume, and get the uninterrupted run's files: runs.train and runs.lottery under
+"""Kill anywhere, resume, and get the uninterrupted run's files: every resumable command under
 the harness of tests/killresume.py. KILL_POINTS=n (environment) tries n points after files and n
 at random times per command instead of the suite's few."""
 import os
@@ -15,6 +15,14 @@ COMMANDS = {
     "runs.lottery": lambda out: ["runs.lottery", DATASET, "--valid_size=60", "--batch_size=20", "--train_iters=10",
                                  "--eval_every=5", "--trials=2", "--prune_iters=2", "--adv_train",
                                  "--attack=fgsm:eps=0.1", f"--base_dir={out}", "--quiet"],
+    "runs.admm": lambda out: ["runs.admm", DATASET, "--valid_size=60", "--batch_size=20", "--model=dense-300-100",
+                              "--prune_ratios=hidden_1:0.9,hidden_2:0.5", "--pretrain_iters=10", "--admm_iters=20",
+                              "--admm_every=5", "--retrain_iters=10", "--eval_every=5", "--attack=fgsm:eps=0.1",
+                              f"--base_dir={out}", "--quiet"],
+    "runs.admm_study": lambda out: ["runs.admm_study", DATASET, "--valid_size=60", "--batch_size=20", "--widths=1,2",
+                                    "--methods=admm,oneshot", "--pretrain_iters=6", "--admm_iters=6", "--admm_every=3",
+                                    "--retrain_iters=4", "--eval_every=3", "--attack=fgsm:eps=0.1",
+                                    f"--base_dir={out}", "--quiet"],
 }
 N = int(os.environ.get("KILL_POINTS", "0"))
 

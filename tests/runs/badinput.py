@@ -20,6 +20,11 @@ BASE = {
     "runs.gengap": ["--setting=gaussian", "--n_max=3", "--reps=100", "--output_dir={out}"],
     "runs.export_plain": ["--model_path={model}", "--output={out}/plain.keras"],
     "runs.lottery_report": ["--base_dir={out}"],
+    "runs.admm": [DATASET, "--valid_size=100", "--model=dense-300-100", "--prune_ratio=0.5", "--pretrain_iters=2",
+                  "--admm_iters=2", "--admm_every=1", "--retrain_iters=2", "--eval_every=2", "--base_dir={out}"],
+    "runs.admm_study": [DATASET, "--valid_size=100", "--widths=1,2", "--pretrain_iters=2", "--admm_iters=2",
+                        "--admm_every=1", "--retrain_iters=2", "--eval_every=2", "--base_dir={out}"],
+    "runs.admm_report": ["--base_dir={out}"],
 }
 
 ROWS = [
@@ -189,6 +194,41 @@ ROWS = [
     ("runs.export_plain", ["--output={out}/plain.h5"], "must end in .keras"),
     ("runs.lottery_report", [], "no finished lottery run (results.json of kind 'lottery') under"),
     ("runs.lottery_report", ["--base_dir={garbage_dir}"], "cannot read"),
+    # runs.admm
+    ("runs.admm", ["--prune_ratios=hidden_1:1.2"], "--prune_ratios='hidden_1:1.2' is not allowed"),
+    ("runs.admm", ["--prune_ratios=hidden_1"], "write layer:ratio with the ratio in [0, 1)"),
+    ("runs.admm", ["--prune_ratios=hidden_1:-0.5"], "--prune_ratios='hidden_1:-0.5' is not allowed"),
+    ("runs.admm", ["--prune_ratios=conv_9:0.5"], "no masked layer named 'conv_9'; known: hidden_1, hidden_2, output"),
+    ("runs.admm", ["--prune_ratios=hidden_1:0.5,hidden_1:0.6"], "--prune_ratios names 'hidden_1' twice"),
+    ("runs.admm", ["--prune_ratio=1"], "--prune_ratio=1.0 is not allowed"),
+    ("runs.admm", ["--prune_ratio=0"], "nothing to prune"),
+    ("runs.admm", ["--rho=0"], "--rho=0.0 is not allowed"),
+    ("runs.admm", ["--rho=-0.001"], "--rho=-0.001 is not allowed"),
+    ("runs.admm", ["--rho=nan"], "--rho=nan is not allowed"),
+    ("runs.admm", ["--rho_growth=0.9"], "--rho_growth=0.9 is not allowed"),
+    ("runs.admm", ["--sparsity=block"], "--sparsity='block' is not allowed; allowed: irregular, filter, column"),
+    ("runs.admm", ["--admm_every=0"], "--admm_every=0 is not allowed"),
+    ("runs.admm", ["--pretrain_iters=-1"], "--pretrain_iters=-1 is not allowed"),
+    ("runs.admm", ["--retrain_iters=0"], "--retrain_iters=0 is not allowed"),
+    ("runs.admm", ["--retrain_from=rewind"], "--retrain_from='rewind' is not allowed"),
+    ("runs.admm", ["--admm_optimizer=lbfgs"], "--admm_optimizer='lbfgs' is not allowed"),
+    ("runs.admm", ["--retrain_learning_rate=0"], "--retrain_learning_rate=0.0 is not allowed"),
+    ("runs.admm", ["--attack=cw"], "--attack=cw: unknown attack 'cw'"),
+    ("runs.admm", ["--model=lenet:width=0"], "width must be a positive integer"),
+    ("runs.admm", ["--batch_size=0"], "--batch_size=0 is not allowed"),
+    ("runs.admm", ["--base_dir={file}"], "is a file; it must be a directory"),
+    # runs.admm_study and runs.admm_report
+    ("runs.admm_study", ["--widths=1,x"], "--widths=1,x: each item must be an integer"),
+    ("runs.admm_study", ["--widths=0,1"], "--widths=0,1 is not allowed"),
+    ("runs.admm_study", ["--methods=admm,magic"], "unknown method 'magic'; allowed: admm, oneshot, admm-lt"),
+    ("runs.admm_study", ["--lottery_from=4"], "--lottery_from=4: 4 is not among --widths"),
+    ("runs.admm_study", ["--prune_ratios=conv_1:0.5"], "--prune_ratios: the study sets each pair's ratios"),
+    ("runs.admm_study", ["--pretrain_iters=0"], "--pretrain_iters=0: the study's adversarial baselines"),
+    ("runs.admm_study", ["--rho=0"], "--rho=0.0 is not allowed"),
+    ("runs.admm_study", ["--model=dense-300-100"], "--model=dense-300-100"),
+    ("runs.admm_study", ["--base_dir={file}"], "is a file; it must be a directory"),
+    ("runs.admm_report", [], "study.json does not exist: run runs.admm_study"),
+    ("runs.admm_report", ["--base_dir={garbage_dir}"], "study.json does not exist"),
 ]
 
 RUNNER = """

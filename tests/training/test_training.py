@@ -65,6 +65,23 @@ def test_schedules():
     assert make_schedule(tiny(learning_rate=0.5)) == 0.5
 
 
+def test_the_restart_schedule_starts_its_piecewise_rates_again_every_cycle():
+    restart = make_schedule(tiny(schedule="restart", learning_rate=1.0, cycle_iters=9, lr_boundaries=(3, 6),
+                                 lr_factors=(0.1, 0.01)))
+    rates = [float(restart(s)) for s in range(19)]
+    assert rates == pytest.approx([1, 1, 1, 1, .1, .1, .1, .01, .01] * 2 + [1])
+    assert float(restart(tf.constant(9 * 1000 + 4, tf.int64))) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(schedule="restart", cycle_iters=9, lr_boundaries=(3, 9), lr_factors=(0.1, 0.01)), "below --cycle_iters=9"),
+    (dict(schedule="restart", lr_boundaries=(3,), lr_factors=()), "as many --lr_factors"),
+])
+def test_bad_restart_schedules_name_the_flag(kw, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        tiny(**kw)
+
+
 def test_label_smoothing_matches_the_formula():
     logits = tf.constant([[2.0, 0.0, -1.0]])
     y = tf.constant([0])

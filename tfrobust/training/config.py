@@ -47,10 +47,12 @@ class TrainConfig(Config):
     momentum: float = field(0.9, "SGD momentum.")
     nesterov: bool = field(False, "Nesterov momentum for SGD.")
     weight_decay: float = field(0.0, "Decoupled weight decay (AdamW-style for adam).")
-    schedule: str = field("constant", "Learning-rate schedule: constant, piecewise, cosine or cyclic.")
-    lr_boundaries: Tuple[int, ...] = field((), "Piecewise: iterations at which the rate changes.")
-    lr_factors: Tuple[float, ...] = field((), "Piecewise: rate multipliers after each boundary.")
-    cycle_iters: int = field(1000, "Cyclic: iterations of one triangular cycle.")
+    schedule: str = field("constant", "Learning-rate schedule: constant, piecewise, cosine, cyclic or restart "
+                                      "(piecewise, starting again every --cycle_iters).")
+    lr_boundaries: Tuple[int, ...] = field((), "Piecewise and restart: iterations at which the rate changes "
+                                                "(restart: counted from the cycle's start).")
+    lr_factors: Tuple[float, ...] = field((), "Piecewise and restart: rate multipliers after each boundary.")
+    cycle_iters: int = field(1000, "Cyclic and restart: iterations of one cycle.")
     min_lr_factor: float = field(0.0, "Cosine and cyclic: the lowest rate as a fraction of the peak.")
     seed: int = field(0, "Seed for weights, data order and attack starts.")
     strategy: str = field("default", "tf.distribute strategy: default, mirrored or multi_worker.")
@@ -88,10 +90,16 @@ class TrainConfig(Config):
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             bad("learning_rate", "it must be a finite number > 0")
         if self.schedule == "piecewise":
-            if len(self.lr_boundaries) != len(self.lr_factors) or not self.lr_boundaries:
-                bad("lr_boundaries", "piecewise needs as many --lr_factors as boundaries (at least one)")
-            if list(self.lr_boundaries) != sorted(set(self.lr_boundaries)) or self.lr_boundaries[0] < 1:
+            if not self.lr_boundaries:
+                bad("lr_boundaries", "piecewise needs at least one boundary, and as many --lr_factors")
+        if self.schedule in ("piecewise", "restart"):
+            if len(self.lr_boundaries) != len(self.lr_factors):
+                bad("lr_boundaries", f"{self.schedule} needs as many --lr_factors as boundaries")
+            if list(self.lr_boundaries) != sorted(set(self.lr_boundaries)) \
+                    or any(b < 1 for b in self.lr_boundaries):
                 bad("lr_boundaries", "they must be increasing iterations >= 1")
+        if self.schedule == "restart" and any(b >= self.cycle_iters for b in self.lr_boundaries):
+            bad("lr_boundaries", f"restart boundaries must be below --cycle_iters={self.cycle_iters}")
         if not all(f > 0 and math.isfinite(f) for f in self.lr_factors):
             bad("lr_factors", "each factor must be a finite number > 0")
         if self.devices and self.strategy != "mirrored":

@@ -1,5 +1,5 @@
 """Optimizers (Adam, SGD with momentum / Nesterov, each with weight decay) and learning-rate
-schedules (constant, piecewise, cosine, cyclic), counted in iterations, in two registries keyed by
+schedules (constant, piecewise, cosine, cyclic, restart), counted in iterations, in two registries keyed by
 the names ``--optimizer`` and ``--schedule`` take."""
 from __future__ import annotations
 
@@ -28,6 +28,25 @@ class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         return {"low": self.low, "high": self.high, "period": self.period}
 
 
+class RestartingPiecewise(keras.optimizers.schedules.LearningRateSchedule):
+    """A piecewise-constant schedule that starts again every ``period`` steps: within a period, the
+    step ``offset`` (counted from the period's start) gets ``values[i]``, where ``i`` is the number
+    of ``boundaries`` below ``offset`` (as in Keras' PiecewiseConstantDecay). ADMM's reference
+    restarts its learning rate at every Z/U update this way."""
+
+    def __init__(self, period: int, boundaries, values):
+        self.period, self.boundaries, self.values = int(period), [int(b) for b in boundaries], [float(v) for v in values]
+
+    def __call__(self, step):
+        offset = tf.math.floormod(tf.cast(step, tf.int64), self.period)
+        index = tf.reduce_sum(tf.cast(offset > tf.constant(self.boundaries, tf.int64), tf.int32)) \
+            if self.boundaries else 0
+        return tf.gather(tf.constant(self.values, tf.float32), index)
+
+    def get_config(self):
+        return {"period": self.period, "boundaries": self.boundaries, "values": self.values}
+
+
 @SCHEDULES.register("constant")
 def _constant(config):
     return config.learning_rate
@@ -37,6 +56,12 @@ def _constant(config):
 def _piecewise(config):
     values = [config.learning_rate] + [config.learning_rate * f for f in config.lr_factors]
     return keras.optimizers.schedules.PiecewiseConstantDecay(list(config.lr_boundaries), values)
+
+
+@SCHEDULES.register("restart")
+def _restart(config):
+    values = [config.learning_rate] + [config.learning_rate * f for f in config.lr_factors]
+    return RestartingPiecewise(config.cycle_iters, config.lr_boundaries, values)
 
 
 @SCHEDULES.register("cosine")

@@ -1,0 +1,158 @@
+"""ADMM pruning as one resumable pipeline: pretrain -> ADMM -> hard prune -> masked retraining.
+
+Each stage is a :class:`~tfrobust.training.Trainer` run, so it evaluates, checkpoints, writes
+TensorBoard events and resumes like any training run; a finished stage is not redone. The layout::
+
+    <base_dir>/pretrain/<id>/          the pretraining run (shared by every pipeline that pretrains
+                                        the same way: the width study's adversarial baseline)
+    <base_dir>/admm/<id>/config.json   the AdmmConfig
+                         admm/          the ADMM stage's run (Z, U, rho in its checkpoints)
+                         retrain/       masked retraining after the hard prune
+                         results.json   written last: per-layer weights, compression, accuracies,
+                                        the ||W - Z|| curve, and each stage's path (relative to
+                                        <base_dir>)
+
+With ``admm_iters=0`` the ADMM stage is skipped: the hard prune of the pretrained weights is
+one-shot magnitude pruning (for ``irregular``), then adversarial fine-tuning. With
+``retrain_from=init`` retraining starts from the network's initial weights under the pruned
+masks (the lottery ticket, the paper's Table 5).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+from tfrobust import build
+from tfrobust.experiment import RunDir, RunLock
+from tfrobust.layers import set_masks
+from tfrobust.layers.compressible import prunable_variables
+from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
+from tfrobust.pruning.admm_config import AdmmConfig
+from tfrobust.training.hooks import Hook
+from tfrobust.training.loop import Trainer
+
+
+class _StartFrom(Hook):
+    """At iteration 0, sets the weights a stage starts from and, given ``masks_of``, the masks
+    ``masks_of(model)`` computes from them; then, given ``reset``, weights ``reset`` (under those
+    masks). A resumed stage takes all of it from its checkpoint."""
+
+    def __init__(self, weights: Optional[list], masks_of: Optional[Callable] = None, reset: Optional[list] = None):
+        self.weights, self.masks_of, self.reset = weights, masks_of, reset
+
+    def before_train(self, trainer, start_step):
+        if start_step:
+            return
+        model = trainer.model
+        if self.weights is not None:
+            model.set_weights(self.weights)
+        if self.masks_of is not None:
+            masks = self.masks_of(model)
+            if self.reset is not None:
+                model.set_weights(self.reset)
+            set_masks(model, masks)
+
+
+class AdmmPipeline:
+    """One ADMM pruning run: ``AdmmPipeline(config, base_dir).run()`` -> its results record."""
+
+    def __init__(self, config: AdmmConfig, base_dir: str, data_dir: Optional[str] = None,
+                 progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
+                 wait_for_lock: float = 0.0, setup=None):
+        self.config, self.base_dir = config, base_dir
+        self.progress = progress or (lambda text: None)
+        self.log_every, self.wait_for_lock = log_every, wait_for_lock
+        self.setup = setup.with_config(config.train) if setup is not None else build.build(config.train, data_dir)
+        self.chief = self.setup.chief
+        self.root = RunDir.for_config(base_dir, "admm", config, self.progress, chief=self.chief)
+        self._weights: Dict[str, list] = {}
+
+    def check(self) -> Dict[str, float]:
+        """Builds the model once: a bad ratio, layer name or sparsity fails before anything is written."""
+        model = self.setup.new_model()
+        names = [p.name for p in prunable_variables(model)]
+        self.ratios = check_ratios(model, self.config.ratios(names))
+        hard_prune_masks(model, self.ratios, self.config.sparsity)  # e.g. filter sparsity on a rank-1 variable
+        return self.ratios
+
+    def stage_dir(self, name: str) -> RunDir:
+        config = self.config.stage(name)
+        if name == "pretrain":
+            return RunDir.for_config(self.base_dir, "pretrain", config, self.progress, chief=self.chief)
+        return RunDir(os.path.join(self.root.path, name), config)
+
+    def run(self, force: bool = False) -> Dict:
+        """Runs (or resumes, or returns) the pipeline. ``force`` redoes its ADMM and retraining
+        stages, not a shared pretraining run."""
+        root, c = self.root, self.config
+        if root.finished and not force:
+            self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
+            return root.read_results()
+        self.check()
+        t0 = time.time()
+        with RunLock(root.path, self.wait_for_lock) if self.chief else contextlib.nullcontext():
+            if self.chief:
+                if force:
+                    root.wipe()
+                root.prepare()
+            start = self._stage("pretrain", []) if c.pretrain_iters else None
+            if c.admm_iters:
+                admm = Admm(self.ratios, c.sparsity, c.rho, c.rho_growth, c.admm_every)
+                start = self._stage("admm", [_StartFrom(start), admm], admm)
+            init = self.setup.new_model().get_weights() if c.retrain_from == "init" else None
+            masks_of = lambda model: hard_prune_masks(model, self.ratios, c.sparsity)  # noqa: E731
+            self._stage("retrain", [_StartFrom(start, masks_of, init)])
+        results = self.results(time.time() - t0)
+        if self.chief:
+            root.write_results(results)
+        return results
+
+    def _stage(self, name: str, hooks: List[Hook], admm: Optional[Admm] = None) -> list:
+        """Runs stage ``name`` (or returns a finished one); returns its final weights."""
+        setup = self.setup.with_config(self.config.stage(name))
+        if admm is not None:
+            setup = admm.attach(setup)
+        label = f"[{self.config.method} {name}]"
+        trainer = Trainer(setup, self.stage_dir(name), hooks=hooks, log_every=self.log_every,
+                          progress=lambda text: self.progress(f"{label} {text}"), wait_for_lock=self.wait_for_lock)
+        trainer.run()
+        if hasattr(trainer, "model"):
+            return trainer.model.get_weights()
+        from tfrobust.saving import load_model
+
+        return load_model(os.path.join(trainer.run_dir.path, "model.keras")).get_weights()
+
+    def results(self, seconds: float) -> Dict:
+        """The record results.json holds (read from the stages' run directories)."""
+        c = self.config
+        stages = {}
+        for name in ("pretrain", "admm", "retrain"):
+            if (name == "pretrain" and not c.pretrain_iters) or (name == "admm" and not c.admm_iters):
+                continue
+            run = self.stage_dir(name)
+            stages[name] = {"path": os.path.relpath(run.path, self.base_dir), "final": run.read_results()["final"]}
+        final = stages["retrain"]["final"]
+        weights = final["weights"]
+        curve = []
+        if "admm" in stages:
+            curve = [{"step": m["step"], **{k: m["admm"][k] for k in ("rho", "updates", "residual_total",
+                                                                          "relative_residual")}}
+                     for m in self.stage_dir("admm").read_metrics()]
+        return {"kind": "admm", "config": c.to_dict(), "id": self.root.id, "method": c.method,
+                "ratios": self.ratios, "layers": {k: v for k, v in weights.items() if k != "total"},
+                "compression": compression(weights), "final": final, "stages": stages,
+                "residual_curve": curve, "seconds": seconds}
+
+
+def compression(weights: Dict) -> float:
+    """Dense weights / remaining weights, from a :func:`~tfrobust.layers.count_weights` record."""
+    total = weights["total"]
+    return total["total"] / max(total["remaining"], 1)
+
+
+def run_admm(config: AdmmConfig, base_dir: str, data_dir: Optional[str] = None, force: bool = False,
+             progress: Optional[Callable[[str], None]] = None, log_every: int = 100) -> Dict:
+    """Runs (or resumes, or returns) the ADMM pipeline ``config`` under ``base_dir``."""
+    return AdmmPipeline(config, base_dir, data_dir, progress, log_every).run(force=force)
