@@ -43,14 +43,17 @@ def layer_rows(results: Dict) -> List[Dict]:
 
 
 def plot_residual(results: Dict, path: str) -> None:
-    """||W - Z|| / ||W|| and rho against the ADMM stage's iterations."""
+    """||W - Z|| / ||W|| at each Z/U update (before it: how close the period brought W to Z; after
+    it) and rho, against the ADMM stage's iterations."""
     curve = results.get("residual_curve") or []
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     if curve:
         steps = [p["step"] for p in curve]
-        ax.plot(steps, [p["relative_residual"] for p in curve], marker="o", label="||W - Z|| / ||W||")
+        ax.plot(steps, [p["relative_residual_before"] for p in curve], marker="o", label="before the update")
+        ax.plot(steps, [p["relative_residual"] for p in curve], marker=".", linestyle=":", label="after it")
         ax.set_yscale("log")
+        ax.legend(fontsize=7, loc="lower left")
         twin = ax.twinx()
         twin.plot(steps, [p["rho"] for p in curve], color="tab:gray", linestyle="--", label="rho")
         twin.set_ylabel("rho")

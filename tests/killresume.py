@@ -9,7 +9,7 @@ resume each, and compare every output file with the whole run's.
 A point is "just after the k-th file the run writes appeared" or "after t seconds". ``command`` is
 a function of the output directory giving the argv. Files are compared by content, less what a
 kill may change legitimately: checkpoints and TensorBoard events (which checkpoint a run resumed
-from), timings and ``resumed_from`` in results records, and the bytes of ``.keras`` zips (their
+from), keras-tuner's state files (their timestamps), timings and ``resumed_from`` in results records, and the bytes of ``.keras`` zips (their
 timestamps); arrays in ``.npz`` files are compared exactly.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOLATILE_KEYS = {"train_seconds", "seconds", "resumed_from"}
-SKIPPED_DIRS = {"checkpoints", "tb"}
+SKIPPED_DIRS = {"checkpoints", "tb", "hparams", "tuner"}  # tuner/: keras-tuner's own state (timestamps)
 
 
 def _env():

@@ -23,6 +23,11 @@ COMMANDS = {
                                     "--methods=admm,oneshot", "--pretrain_iters=6", "--admm_iters=6", "--admm_every=3",
                                     "--retrain_iters=4", "--eval_every=3", "--attack=fgsm:eps=0.1",
                                     f"--base_dir={out}", "--quiet"],
+    "runs.tune_prune": lambda out: ["runs.tune_prune", DATASET, "--valid_size=60", "--batch_size=20",
+                                    "--model=dense-300-100", "--pretrain_iters=6", "--admm_iters=4", "--admm_every=2",
+                                    "--retrain_iters=4", "--eval_every=2", "--attack=fgsm:eps=0.1", "--oracle=random",
+                                    "--max_trials=4", "--target_compression=3", "--max_ratio=0.95", "--compare_uniform=false",
+                                    f"--base_dir={out}", "--quiet"],
 }
 N = int(os.environ.get("KILL_POINTS", "0"))
 

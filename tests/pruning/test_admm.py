@@ -159,8 +159,9 @@ def test_the_pipeline_prunes_each_layer_to_its_ratio_and_records_its_stages(pipe
     total = sum(c["total"] for c in layers.values())
     assert results["compression"] == pytest.approx(total / sum(c["remaining"] for c in layers.values()))
     curve = results["residual_curve"]
-    assert [c["step"] for c in curve] == [5, 10, 15, 20]
-    assert [c["updates"] for c in curve] == [1, 2, 3, 3]  # after steps 5, 10 and 15; not after the last
+    assert [(c["step"], c["update"]) for c in curve] == [(5, 1), (10, 2), (15, 3)]  # not after the last step
+    assert [c["rho"] for c in curve] == pytest.approx([1e-3 * 1.3 ** k for k in (1, 2, 3)])
+    assert results["stages"]["admm"]["path"].startswith("admm_stage" + os.sep)
     for stage in ("pretrain", "admm", "retrain"):
         assert set(results["stages"][stage]["final"]["test"]) == {"natural", "fgsm:eps=0.1"}
     assert results["stages"]["pretrain"]["path"].startswith("pretrain" + os.sep)
@@ -188,6 +189,9 @@ def test_a_finished_pipeline_is_returned_and_its_pretraining_is_shared(pipeline,
     out = oneshot.run()
     assert out["method"] == "oneshot" and list(out["stages"]) == ["pretrain", "retrain"]
     assert out["stages"]["pretrain"]["path"] == results["stages"]["pretrain"]["path"]
+    lottery = AdmmPipeline(dataclasses.replace(CONFIG, retrain_from="init"), p.base_dir).run()
+    assert lottery["method"] == "admm-lt" and lottery["id"] != results["id"]
+    assert lottery["stages"]["admm"] == results["stages"]["admm"]  # the same ADMM stage, not redone
     assert "pretrain" in capsys.readouterr().out.split("is finished")[0]
 
 
@@ -218,7 +222,7 @@ def test_a_killed_admm_stage_resumes_to_identical_metrics(pipeline, tmp_path):
     strip = lambda r: json.loads(json.dumps(r["final"]))  # noqa: E731
     assert strip(resumed) == strip(results)
     assert resumed["residual_curve"] == results["residual_curve"]
-    admm_dir = lambda base: os.path.join(base, "admm", p.root.id, "admm")  # noqa: E731
+    admm_dir = lambda base: os.path.join(base, results["stages"]["admm"]["path"])  # noqa: E731
     assert RunDir(admm_dir(str(tmp_path)), None).read_metrics() == RunDir(admm_dir(p.base_dir), None).read_metrics()
 
 

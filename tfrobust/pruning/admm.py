@@ -15,7 +15,8 @@ multiplied by ``growth`` and
 (the reference grows rho at each update too, from 0.001 by 1.3). The primal residual ||W - Z||
 goes to 0 as W approaches S; then a hard prune (:func:`hard_prune_masks`: the projection of W,
 as a mask) loses little, and masked retraining recovers the rest. Z, U and rho are saved in the
-run's checkpoint (the hook's ``state``), so a killed run resumes exactly.
+run's checkpoint (the hook's ``state``), so a killed run resumes exactly. Each update's residuals
+(before and after it) go into the next evaluation record, so the curve has a point per update.
 
     admm = Admm(ratios={"conv_1": 0.8, "fc_1": 0.95}, sparsity="irregular", rho=1e-3, growth=1.3, every=300)
     setup = admm.attach(build(config))              # adds the penalty to the setup's regularisers
@@ -82,8 +83,9 @@ class Admm(Hook):
     ``ratios``: mask name -> the fraction of its units to remove; ``sparsity``: ``irregular``,
     ``filter`` or ``column`` (:mod:`tfrobust.pruning.projections`); ``rho``: the initial penalty;
     ``growth``: its factor at every update; ``every``: iterations between updates. At each
-    evaluation point the record gets ``admm``: rho, the number of updates, and the residual
-    ||W - Z|| per layer, in total, and relative to ||W||.
+    evaluation point the record gets ``admm``: rho, the number of updates, the residual ||W - Z||
+    per layer, in total and relative to ||W||, and ``since_last``: each update since the previous
+    evaluation point (its step, rho, and the relative residual before and after it).
     """
 
     ratios: Dict[str, float]
@@ -129,17 +131,11 @@ class Admm(Hook):
             self._state = _State(shapes, self.rho)
         return {"admm": self._state}
 
-    def before_train(self, trainer, start_step):
-        if start_step == 0:
-            for name, w in self._variables(trainer.model).items():
-                self._state.z[name].assign(project(w.numpy(), self.sparsity, self.ratios[name])[0])
-                self._state.u[name].assign(tf.zeros_like(w))
-            self._state.rho.assign(self.rho)
-            self._state.updates.assign(0)
-
-    def update(self, model) -> None:
-        """One ADMM update: rho *= growth; Z = Proj(W + U); U = U + W - Z."""
+    def update(self, model) -> Dict[str, float]:
+        """One ADMM update: rho *= growth; Z = Proj(W + U); U = U + W - Z. Returns rho, and
+        ||W - Z|| / ||W|| before (how close the period brought W to its target) and after it."""
         s = self._state
+        before = self.relative_residual(model)
         s.rho.assign(s.rho * self.growth)
         for name, w in self._variables(model).items():
             w = w.numpy()
@@ -148,19 +144,36 @@ class Admm(Hook):
             s.z[name].assign(z)
             s.u[name].assign(u + w - z)
         s.updates.assign_add(1)
+        return {"update": int(s.updates.numpy()), "rho": float(s.rho.numpy()), "relative_residual_before": before,
+                "relative_residual": self.relative_residual(model)}
+
+    def before_train(self, trainer, start_step):
+        self._updates = []  # since the last evaluation point; a resumed run redoes them from the checkpoint
+        if start_step == 0:
+            for name, w in self._variables(trainer.model).items():
+                self._state.z[name].assign(project(w.numpy(), self.sparsity, self.ratios[name])[0])
+                self._state.u[name].assign(tf.zeros_like(w))
+            self._state.rho.assign(self.rho)
+            self._state.updates.assign(0)
 
     def after_step(self, trainer, step):
         if step % self.every == 0 and step < trainer.setup.config.train_iters:
-            self.update(trainer.model)
+            self._updates.append({"step": step, **self.update(trainer.model)})
 
     def residuals(self, model) -> Dict[str, float]:
         """Layer -> ||W - Z|| (Frobenius)."""
         return {name: float(tf.norm(tf.cast(w, tf.float32) - self._state.z[name]))
                 for name, w in self._variables(model).items()}
 
+    def relative_residual(self, model) -> float:
+        """||W - Z|| / ||W|` over every pruned variable."""
+        variables = self._variables(model)
+        norm = np.sqrt(sum(float(tf.reduce_sum(tf.square(w))) for w in variables.values()))
+        return float(np.sqrt(sum(r * r for r in self.residuals(model).values())) / max(norm, 1e-12))
+
     def after_eval(self, trainer, step, record):
         residual = self.residuals(trainer.model)
-        norm = float(np.sqrt(sum(float(tf.reduce_sum(tf.square(w))) for w in self._variables(trainer.model).values())))
-        total = float(np.sqrt(sum(r * r for r in residual.values())))
         record["admm"] = {"rho": float(self._state.rho.numpy()), "updates": int(self._state.updates.numpy()),
-                          "residual": residual, "residual_total": total, "relative_residual": total / max(norm, 1e-12)}
+                          "residual": residual, "residual_total": float(np.sqrt(sum(r * r for r in residual.values()))),
+                          "relative_residual": self.relative_residual(trainer.model), "since_last": self._updates}
+        self._updates = []

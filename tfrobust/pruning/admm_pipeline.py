@@ -5,8 +5,9 @@ TensorBoard events and resumes like any training run; a finished stage is not re
 
     <base_dir>/pretrain/<id>/          the pretraining run (shared by every pipeline that pretrains
                                         the same way: the width study's adversarial baseline)
+    <base_dir>/admm_stage/<id>/        the ADMM stage's run (Z, U, rho in its checkpoints), shared by
+                                        pipelines that differ only in their retraining
     <base_dir>/admm/<id>/config.json   the AdmmConfig
-                         admm/          the ADMM stage's run (Z, U, rho in its checkpoints)
                          retrain/       masked retraining after the hard prune
                          results.json   written last: per-layer weights, compression, accuracies,
                                         the ||W - Z|| curve, and each stage's path (relative to
@@ -20,11 +21,13 @@ masks (the lottery ticket, the paper's Table 5).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from typing import Callable, Dict, List, Optional
 
 from tfrobust import build
+from tfrobust.config import run_id
 from tfrobust.experiment import RunDir, RunLock
 from tfrobust.layers import set_masks
 from tfrobust.layers.compressible import prunable_variables
@@ -81,11 +84,17 @@ class AdmmPipeline:
         config = self.config.stage(name)
         if name == "pretrain":
             return RunDir.for_config(self.base_dir, "pretrain", config, self.progress, chief=self.chief)
+        if name == "admm":  # named by everything the ADMM stage depends on: the config less its retraining
+            retraining = ("retrain_iters", "retrain_optimizer", "retrain_learning_rate", "retrain_from")
+            defaults = {f.name: f.default for f in dataclasses.fields(AdmmConfig) if f.name in retraining}
+            key = dataclasses.replace(self.config, **defaults)
+            return RunDir(os.path.join(self.base_dir, "admm_stage", run_id(key)), config)
         return RunDir(os.path.join(self.root.path, name), config)
 
     def run(self, force: bool = False) -> Dict:
         """Runs (or resumes, or returns) the pipeline. ``force`` redoes its ADMM and retraining
         stages, not a shared pretraining run."""
+        self.force = force
         root, c = self.root, self.config
         if root.finished and not force:
             self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
@@ -117,7 +126,7 @@ class AdmmPipeline:
         label = f"[{self.config.method} {name}]"
         trainer = Trainer(setup, self.stage_dir(name), hooks=hooks, log_every=self.log_every,
                           progress=lambda text: self.progress(f"{label} {text}"), wait_for_lock=self.wait_for_lock)
-        trainer.run()
+        trainer.run(force=self.force and name != "pretrain")
         if hasattr(trainer, "model"):
             return trainer.model.get_weights()
         from tfrobust.saving import load_model
@@ -136,10 +145,8 @@ class AdmmPipeline:
         final = stages["retrain"]["final"]
         weights = final["weights"]
         curve = []
-        if "admm" in stages:
-            curve = [{"step": m["step"], **{k: m["admm"][k] for k in ("rho", "updates", "residual_total",
-                                                                          "relative_residual")}}
-                     for m in self.stage_dir("admm").read_metrics()]
+        if "admm" in stages:  # one point per update
+            curve = [u for m in self.stage_dir("admm").read_metrics() for u in m["admm"]["since_last"]]
         return {"kind": "admm", "config": c.to_dict(), "id": self.root.id, "method": c.method,
                 "ratios": self.ratios, "layers": {k: v for k, v in weights.items() if k != "total"},
                 "compression": compression(weights), "final": final, "stages": stages,
