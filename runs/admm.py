@@ -3,7 +3,7 @@ hard prune -> masked retraining, as one resumable command.
 
     python -m runs.admm --model=lenet:width=16 --prune_ratios=conv_1:0.8,conv_2:0.947,fc_1:0.99,fc_2:0.93 \\
         --pretrain_iters=20000 --admm_iters=20000 --admm_every=4000 --retrain_iters=20000
-    python -m runs.admm --flagfile=flags/admm_lenet16_paper.cfg
+    python -m runs.admm --flagfile=flags/admm_paper.cfg --model=lenet:width=16 --prune_ratio=0.9
 
 Each stage is a run directory under <base_dir> (see tfrobust/pruning/admm_pipeline.py); a finished
 stage is not redone, a killed one resumes from its checkpoint, and a pretraining run is shared by

@@ -37,15 +37,21 @@ def _ints(flag: str):
         raise ConfigError(f"--{flag}={','.join(getattr(FLAGS, flag))}: each item must be an integer") from None
 
 
-def main(argv):
-    from analysis import admm as report
-    from analysis import tables
+def config_from_flags():
+    """The template every pipeline of the study starts from (its ratios are set per pair)."""
     from tfrobust.errors import ConfigError
-    from tfrobust.pruning.width_study import WidthStudy
 
     if FLAGS.prune_ratios:
         raise ConfigError("--prune_ratios: the study sets each pair's ratios from the widths; leave it out")
-    config = admm_command.config_from_flags()
+    return admm_command.config_from_flags()
+
+
+def main(argv):
+    from analysis import admm as report
+    from analysis import tables
+    from tfrobust.pruning.width_study import WidthStudy
+
+    config = config_from_flags()
     common.check_output_dir("base_dir", FLAGS.base_dir)
     study = WidthStudy(config, _ints("widths"), FLAGS.base_dir, methods=FLAGS.methods,
                        lottery_from=_ints("lottery_from"), data_dir=FLAGS.data_dir, progress=common.say,

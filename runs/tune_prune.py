@@ -41,6 +41,15 @@ FLAGS.set_default("prune_ratio", 0.5)  # a placeholder: every trial sets its rat
 FLAGS.set_default("base_dir", "results/tune_prune")
 
 
+def config_from_flags():
+    """The template every trial starts from (the tuner sets its ratios)."""
+    from tfrobust.errors import ConfigError
+
+    if FLAGS.prune_ratios:
+        raise ConfigError("--prune_ratios: the tuner sets the ratios; leave it out")
+    return admm_command.config_from_flags()
+
+
 def main(argv):
     import os
 
@@ -50,11 +59,9 @@ def main(argv):
     from tfrobust.io import write_text_atomic
     from tfrobust.pruning import search
 
-    if FLAGS.prune_ratios:
-        raise ConfigError("--prune_ratios: the tuner sets the ratios; leave it out")
     if FLAGS.oracle not in search.ORACLES:
         raise ConfigError(f"--oracle={FLAGS.oracle!r} is not allowed; allowed: {', '.join(search.ORACLES)}")
-    template = admm_command.config_from_flags()
+    template = config_from_flags()
     common.check_output_dir("base_dir", FLAGS.base_dir)
     role = search.distributed_role()
     setup = build(template.train, FLAGS.data_dir)

@@ -25,6 +25,9 @@ BASE = {
     "runs.admm_study": [DATASET, "--valid_size=100", "--widths=1,2", "--pretrain_iters=2", "--admm_iters=2",
                         "--admm_every=1", "--retrain_iters=2", "--eval_every=2", "--base_dir={out}"],
     "runs.admm_report": ["--base_dir={out}"],
+    "runs.tune_prune": [DATASET, "--valid_size=100", "--model=dense-300-100", "--pretrain_iters=2", "--admm_iters=2",
+                        "--admm_every=1", "--retrain_iters=2", "--eval_every=2", "--target_compression=4",
+                        "--max_trials=2", "--base_dir={out}"],
 }
 
 ROWS = [
@@ -229,6 +232,19 @@ ROWS = [
     ("runs.admm_study", ["--base_dir={file}"], "is a file; it must be a directory"),
     ("runs.admm_report", [], "study.json does not exist: run runs.admm_study"),
     ("runs.admm_report", ["--base_dir={garbage_dir}"], "study.json does not exist"),
+    # runs.tune_prune
+    ("runs.tune_prune", ["--target_compression=200"], "--target_compression=200 cannot be reached: pruning hidden_1, "
+                                                      "hidden_2, output at --max_ratio=0.99 compresses 100x at most"),
+    ("runs.tune_prune", ["--layers=hidden_1", "--target_compression=8"], "--target_compression=8 cannot be reached"),
+    ("runs.tune_prune", ["--target_compression=0.5"], "--target_compression=0.5 is not allowed"),
+    ("runs.tune_prune", ["--max_ratio=1"], "--max_ratio=1.0 is not allowed"),
+    ("runs.tune_prune", ["--min_ratio=0.995"], "--min_ratio=0.995 is not allowed"),
+    ("runs.tune_prune", ["--layers=conv_9"], "--layers: no prunable layer named 'conv_9'; known: hidden_1, hidden_2, output"),
+    ("runs.tune_prune", ["--oracle=grid"], "--oracle='grid' is not allowed; allowed: bayesian, hyperband, random"),
+    ("runs.tune_prune", ["--prune_ratios=hidden_1:0.5"], "--prune_ratios: the tuner sets the ratios"),
+    ("runs.tune_prune", ["--rho=-1"], "--rho=-1.0 is not allowed"),
+    ("runs.tune_prune", ["--max_trials=0"], "--max_trials"),
+    ("runs.tune_prune", ["--base_dir={file}"], "is a file; it must be a directory"),
 ]
 
 RUNNER = """
