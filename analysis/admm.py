@@ -76,24 +76,33 @@ def write_report(results: Dict, out_dir: str) -> Dict[str, str]:
 
 
 # ---- the width study ------------------------------------------------------------------------
-def _cell(final: Dict, attack: str) -> str:
-    acc = _accuracies(final)
+def _cell(record: Dict, attack: str, final_attack: bool = False) -> str:
+    """natural/robust test accuracy in %: the run's own evaluation, or (``final_attack``) its final
+    evaluation under one of the study's final attacks."""
+    if final_attack:
+        if "final_attacks" not in record:
+            return "–"
+        results = record["final_attacks"]["results"]
+        return f"{100 * results['natural']['accuracy']:.2f}/{100 * results[attack]['accuracy']:.2f}"
+    acc = _accuracies(record.get("final", record))
     return f"{100 * acc['natural']:.2f}/{100 * acc[attack]:.2f}"
 
 
-def width_table(study: Dict, method: str = "admm") -> List[Dict]:
+def width_table(study: Dict, method: str = "admm", final_attack: str = None) -> List[Dict]:
     """The paper's Table 2: one row per width ω with natural and adversarial training, and one
-    column per narrower target width with ``method`` (natural/robust test accuracy, in %)."""
-    attack = study["attack"]
+    column per narrower target width with ``method`` (natural/robust test accuracy, in %), under the
+    study's evaluation attack, or under ``final_attack`` (one of its final attacks)."""
+    attack = final_attack or study["attack"]
+    final = final_attack is not None
     widths = sorted(study["baselines"]["adversarial"], key=int)
     rows = []
     for w in widths:
-        row = {"ω": w, "natural": _cell(study["baselines"]["natural"][w], attack),
-               "adversarial": _cell(study["baselines"]["adversarial"][w], attack)}
+        row = {"ω": w, "natural": _cell(study["baselines"]["natural"][w], attack, final),
+               "adversarial": _cell(study["baselines"]["adversarial"][w], attack, final)}
         for target in widths:
             if int(target) < int(w):
                 record = study["pruned"].get(method, {}).get(f"{w}->{target}")
-                row[f"→{target}"] = _cell(record["final"], attack) if record else "–"
+                row[f"→{target}"] = _cell(record, attack, final) if record else "–"
             else:
                 row[f"→{target}"] = "–"
         rows.append(row)
@@ -151,6 +160,15 @@ def write_study_report(study: Dict, out_dir: str) -> Dict[str, str]:
     for method in sorted(study["pruned"]):
         parts.append(f"## {method}: natural/{study['attack']} test accuracy (%)\n\n"
                      + tables.to_markdown(width_table(study, method)))
+        for attack in study.get("final_attacks", []):
+            parts.append(f"## {method}: natural/{attack} on the first {study['final_examples'] or 'all'} test images (%)"
+                         f"\n\n" + tables.to_markdown(width_table(study, method, attack)))
+    warnings = [f"- {kind} ω={w}: {line}" for kind, runs in study["baselines"].items() for w, r in runs.items()
+                for line in ((r.get("final_attacks") or {}).get("checks") or {}).get("warnings", [])]
+    warnings += [f"- {method} {pair}: {line}" for method, pairs in study["pruned"].items() for pair, r in pairs.items()
+                 for line in ((r.get("final_attacks") or {}).get("checks") or {}).get("warnings", [])]
+    if warnings:
+        parts.append("## Sanity warnings of the final evaluations\n\n" + "\n".join(warnings) + "\n")
     parts.append("## Every pair\n\n" + tables.to_markdown(pair_rows(study)))
     paths = {"markdown": os.path.join(out_dir, "table.md"), "plot": os.path.join(out_dir, "accuracy_vs_compression.png")}
     write_text_atomic(paths["markdown"], "\n".join(parts))

@@ -24,6 +24,10 @@ flags.DEFINE_list("methods", ["admm", "oneshot", "admm-lt"], "Pruning methods: a
                                                                   "pruning + adversarial fine-tuning), admm-lt "
                                                                   "(the ADMM masks retrained from the initial weights).")
 flags.DEFINE_list("lottery_from", [], "Widths that admm-lt prunes from (empty: all).")
+flags.DEFINE_multi_string("final_attacks", [], "Attack specs every final model is also evaluated under, on the "
+                                               "test split, with the sanity report (e.g. autoattack:eps=0.1); "
+                                               "repeat the flag for several.")
+flags.DEFINE_integer("final_examples", 0, "Test images the final attacks see (0: all).")
 FLAGS.set_default("model", "lenet")
 FLAGS.set_default("prune_ratio", 0.5)  # a placeholder: every pair sets its ratios
 
@@ -55,7 +59,7 @@ def main(argv):
     common.check_output_dir("base_dir", FLAGS.base_dir)
     study = WidthStudy(config, _ints("widths"), FLAGS.base_dir, methods=FLAGS.methods,
                        lottery_from=_ints("lottery_from"), data_dir=FLAGS.data_dir, progress=common.say,
-                       log_every=FLAGS.log_every)
+                       log_every=FLAGS.log_every, final_attacks=FLAGS.final_attacks, final_examples=FLAGS.final_examples)
     record = study.run()
     if not study.setup.chief:
         return
@@ -65,6 +69,9 @@ def main(argv):
     for method in record["pruned"] or ["admm"]:
         print(f"{method}: natural/{record['attack']} test accuracy (%)")
         print(tables.to_markdown(report.width_table(record, method)))
+        for attack in record["final_attacks"]:
+            print(f"{method}: natural/{attack} on {record['final_examples'] or 'all'} test images (%)")
+            print(tables.to_markdown(report.width_table(record, method, attack)))
 
 
 if __name__ == "__main__":

@@ -267,3 +267,31 @@ def test_width_pairs_prune_each_layer_to_the_narrow_networks_count():
     kept = {n: wide[n] - round(r * wide[n]) for n, r in ratios.items()}
     assert kept == narrow
     assert sum(wide.values()) == 821_136 and sum(narrow.values()) == 52_356  # the paper's counts
+
+
+def test_the_width_study_runs_every_pair_and_caches_its_final_evaluations(tmp_path, monkeypatch):
+    from analysis import admm as report
+    from tfrobust.pruning.width_study import WidthStudy
+
+    train = dataclasses.replace(TRAIN, model="lenet", eval_every=4)
+    template = dataclasses.replace(CONFIG, prune_ratios=(), prune_ratio=0.5, pretrain_iters=4, admm_iters=4,
+                                   admm_every=2, retrain_iters=4, train=train)
+    make = lambda: WidthStudy(template, [1, 2], str(tmp_path), methods=("admm", "oneshot"),  # noqa: E731
+                              final_attacks=["fgsm:eps=0.05"], final_examples=40)
+    study = make().run()
+    assert set(study["pruned"]) == {"admm", "oneshot"} and list(study["pruned"]["admm"]) == ["2->1"]
+    record = study["pruned"]["admm"]["2->1"]
+    assert record["compression"] == pytest.approx(study["weights"]["2"] / study["weights"]["1"], rel=1e-3)
+    for cell in [record, study["baselines"]["natural"]["1"], study["baselines"]["adversarial"]["2"]]:
+        assert cell["final_attacks"]["examples"] == 40
+        assert set(cell["final_attacks"]["results"]) == {"natural", "fgsm:eps=0.05"}
+    assert json.load(open(os.path.join(str(tmp_path), "study.json")))["final_examples"] == 40
+
+    import tfrobust.evaluation
+
+    monkeypatch.setattr(tfrobust.evaluation, "evaluate", lambda *a, **k: pytest.fail("evaluated again"))
+    again = make().run()
+    assert json.loads(json.dumps(again)) == json.loads(json.dumps(study))
+    paths = report.write_study_report(again, str(tmp_path))
+    text = open(paths["markdown"]).read()
+    assert "## admm: natural/fgsm:eps=0.05 on the first 40 test images (%)" in text and os.path.exists(paths["plot"])

@@ -230,6 +230,9 @@ ROWS = [
     ("runs.admm_study", ["--rho=0"], "--rho=0.0 is not allowed"),
     ("runs.admm_study", ["--model=dense-300-100"], "--model=dense-300-100"),
     ("runs.admm_study", ["--base_dir={file}"], "is a file; it must be a directory"),
+    ("runs.admm_study", ["--final_attacks=cw"], "--final_attacks=cw: unknown attack 'cw'"),
+    ("runs.admm_study", ["--final_attacks=autoattack:eps=-1"], "--final_attacks=autoattack:eps=-1"),
+    ("runs.admm_study", ["--final_examples=-1"], "--final_examples=-1 is not allowed"),
     ("runs.admm_report", [], "study.json does not exist: run runs.admm_study"),
     ("runs.admm_report", ["--base_dir={garbage_dir}"], "study.json does not exist"),
     # runs.tune_prune

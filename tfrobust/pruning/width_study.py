@@ -11,15 +11,21 @@ For every width ω of a width-scaled model (``lenet``):
   ``admm-lt`` (the ADMM masks, retrained from the initial weights: Table 5).
 
 Every run is an ordinary run directory, resumable and shared: rerunning the study redoes nothing
-finished. The record, ``<base_dir>/study.json``, is written last.
+finished. With ``final_attacks`` (AutoAttack, say), every final model is also evaluated under them
+on the first ``final_examples`` test images, with the sanity report; each evaluation is kept in
+its run directory (``final_<hash>.json``), so a rerun, or a later run that adds the attacks to a
+finished study, evaluates only what is missing. The record, ``<base_dir>/study.json``, is written
+last.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 from typing import Callable, Dict, Optional, Sequence
 
-from tfrobust import build, models
+from tfrobust import attacks, build, models
 from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir
 from tfrobust.io import write_json_atomic
@@ -54,7 +60,8 @@ class WidthStudy:
 
     def __init__(self, template: AdmmConfig, widths: Sequence[int], base_dir: str, methods: Sequence[str] = METHODS,
                  lottery_from: Sequence[int] = (), data_dir: Optional[str] = None,
-                 progress: Optional[Callable[[str], None]] = None, log_every: int = 100):
+                 progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
+                 final_attacks: Sequence[str] = (), final_examples: int = 0):
         unknown = [m for m in methods if m not in METHODS]
         if unknown:
             raise ConfigError(f"--methods={','.join(methods)}: unknown method {unknown[0]!r}; allowed: {', '.join(METHODS)}")
@@ -66,6 +73,10 @@ class WidthStudy:
         stray = set(lottery_from) - set(widths)
         if stray:
             raise ConfigError(f"--lottery_from={','.join(map(str, lottery_from))}: {sorted(stray)[0]} is not among --widths")
+        if final_examples < 0:
+            raise ConfigError(f"--final_examples={final_examples} is not allowed; it must be >= 0 (0: all)")
+        self.final_attacks = {a.label: a for a in (attacks.from_spec(spec, "final_attacks") for spec in final_attacks)}
+        self.final_examples = final_examples
         self.template, self.widths = template, sorted(widths)
         self.methods, self.lottery_from = tuple(methods), tuple(lottery_from) or tuple(widths)
         self.base_dir, self.progress, self.log_every = base_dir, progress or (lambda text: None), log_every
@@ -109,7 +120,30 @@ class WidthStudy:
         label = f"[{kind} ω={width}]"
         trainer = Trainer(build.build(config, strategy=self.setup.strategy, splits=self.setup.splits), run,
                           log_every=self.log_every, progress=lambda text: self.progress(f"{label} {text}"))
-        return {"path": os.path.relpath(run.path, self.base_dir), **trainer.run()["final"]}
+        final = trainer.run()["final"]
+        return {"path": os.path.relpath(run.path, self.base_dir), **final, **self._final_eval(run.path)}
+
+    def _final_eval(self, run_path: str) -> Dict:
+        """``{"final_attacks": ...}``: the run's final model under the final attacks (cached in the
+        run directory), or nothing without final attacks."""
+        if not self.final_attacks:
+            return {}
+        key = json.dumps([sorted(self.final_attacks), self.final_examples])
+        path = os.path.join(run_path, f"final_{hashlib.sha256(key.encode()).hexdigest()[:12]}.json")
+        if not os.path.exists(path):
+            from tfrobust.evaluation import evaluate
+            from tfrobust.saving import load_model
+
+            self.progress(f"evaluating {os.path.join(run_path, 'model.keras')} under {', '.join(self.final_attacks)}")
+            model = load_model(os.path.join(run_path, "model.keras"))
+            results = evaluate(model, self.setup.splits.test, self.final_attacks, seed=self.template.train.seed,
+                               max_examples=self.final_examples or None, timing=False)
+            record = {"results": dict(results), "checks": results.checks, "examples": results["natural"]["examples"]}
+            if self.setup.chief:
+                write_json_atomic(path, record)
+            return {"final_attacks": json.loads(json.dumps(record))}
+        with open(path) as f:
+            return {"final_attacks": json.load(f)}
 
     def run(self) -> Dict:
         for method, source, target in self.pairs():  # every config is valid before anything trains
@@ -123,12 +157,14 @@ class WidthStudy:
             label = f"[{method} ω={source}→{target}]"
             results = AdmmPipeline(config, self.base_dir, setup=setup, log_every=self.log_every,
                                    progress=lambda text, label=label: self.progress(f"{label} {text}")).run()
+            root = os.path.join("admm", results["id"])
             pruned.setdefault(method, {})[f"{source}->{target}"] = {
-                "path": os.path.join("admm", results["id"]), "compression": results["compression"],
-                "final": results["final"], "ratios": results["ratios"]}
+                "path": root, "compression": results["compression"], "final": results["final"],
+                "ratios": results["ratios"], **self._final_eval(os.path.join(self.base_dir, root, "retrain"))}
         attack = next(iter(self.setup.eval_attacks))
         study = {"kind": "admm_width_study", "template": self.template.to_dict(), "widths": self.widths,
-                 "methods": list(self.methods), "attack": attack,
+                 "methods": list(self.methods), "attack": attack, "final_attacks": list(self.final_attacks),
+                 "final_examples": self.final_examples,
                  "weights": {str(w): sum(self.weights[w].values()) for w in self.widths},
                  "baselines": baselines, "pruned": pruned}
         if self.setup.chief:
