@@ -14,6 +14,8 @@ network from its initial weights (the lottery ticket).
 
 Writes results.json (per-layer remaining weights, the compression rate, natural and robust
 accuracy per stage, the ||W - Z|| curve), table.md and residual.png in the run directory.
+--final_attacks=autoattack:eps=0.3 also evaluates the final model under AutoAttack, with the
+sanity report, on the first --final_examples test images (kept in the retraining run's directory).
 """
 from __future__ import annotations
 
@@ -36,6 +38,10 @@ flags.DEFINE_string("base_dir", "results/admm", "Base output directory.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_bool("force", False, "Redo this pipeline's ADMM and retraining stages (not a shared pretraining).")
 flags.DEFINE_integer("log_every", 200, "Print a progress line every this many iterations.", lower_bound=1)
+flags.DEFINE_multi_string("final_attacks", [], "Attack specs the final model is also evaluated under, on the test "
+                                               "split, with the sanity report (e.g. autoattack:eps=0.1); repeat "
+                                               "the flag for several.")
+flags.DEFINE_integer("final_examples", 0, "Test images the final attacks see (0: all).", lower_bound=0)
 flags.DEFINE_float("wait_for_lock", 0.0, "If another process is running this pipeline or its pretraining, "
                                          "wait up to this many seconds for it (0: fail at once).", lower_bound=0.0)
 
@@ -48,23 +54,32 @@ def config_from_flags() -> AdmmConfig:
 
 def main(argv):
     from analysis import admm as report
-    from analysis import tables
-    from tfrobust.pruning.admm_pipeline import AdmmPipeline
+    from analysis import robustness, tables
+    from tfrobust.pruning.admm_pipeline import AdmmPipeline, final_evaluation, parse_final_attacks
 
     config = config_from_flags()
+    final_attacks = parse_final_attacks(FLAGS.final_attacks)
     common.check_output_dir("base_dir", FLAGS.base_dir)
     pipeline = AdmmPipeline(config, FLAGS.base_dir, FLAGS.data_dir, progress=common.say, log_every=FLAGS.log_every,
                             wait_for_lock=FLAGS.wait_for_lock)
     results = pipeline.run(force=FLAGS.force)
     if not pipeline.chief:
         return
-    paths = report.write_report(results, pipeline.root.path)
+    report.write_report(results, pipeline.root.path)
     print(f"run directory: {pipeline.root.path}  (table.md, residual.png)")
     print(f"TensorBoard: tensorboard --logdir {FLAGS.base_dir}")
     print(f"{results['method']}: compression {results['compression']:.2f}x")
     print(tables.to_markdown(report.stage_rows(results)))
     print(tables.to_markdown(report.layer_rows(results)), end="")
-    del paths
+    if final_attacks:
+        import os
+
+        final = final_evaluation(os.path.join(FLAGS.base_dir, results["stages"]["retrain"]["path"]), final_attacks,
+                                 FLAGS.final_examples, pipeline.setup, config.train.seed, common.say)
+        print(f"\nthe final model on {final['examples']} test images:")
+        print(tables.to_markdown(robustness.rows(final["results"])), end="")
+        for line in (final["checks"] or {}).get("warnings", []):
+            print(f"warning: {line}")
 
 
 if __name__ == "__main__":

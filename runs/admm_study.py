@@ -24,10 +24,6 @@ flags.DEFINE_list("methods", ["admm", "oneshot", "admm-lt"], "Pruning methods: a
                                                                   "pruning + adversarial fine-tuning), admm-lt "
                                                                   "(the ADMM masks retrained from the initial weights).")
 flags.DEFINE_list("lottery_from", [], "Widths that admm-lt prunes from (empty: all).")
-flags.DEFINE_multi_string("final_attacks", [], "Attack specs every final model is also evaluated under, on the "
-                                               "test split, with the sanity report (e.g. autoattack:eps=0.1); "
-                                               "repeat the flag for several.")
-flags.DEFINE_integer("final_examples", 0, "Test images the final attacks see (0: all).")
 FLAGS.set_default("model", "lenet")
 FLAGS.set_default("prune_ratio", 0.5)  # a placeholder: every pair sets its ratios
 

@@ -12,7 +12,8 @@ tfrobust/pruning/search.py). Oracles: bayesian, hyperband, random.
 Writes under --base_dir: every trial's run directories (shared pretraining), tuner/ (keras-tuner's
 state: rerunning resumes the search), hparams/ (TensorBoard's HParams dashboard), search.md (the
 trials, best first), best_ratios.cfg (a flagfile runs.admm takes) and, with --compare_uniform,
-the pipeline with one uniform ratio at the best trial's compression, in comparison.md.
+the pipeline with one uniform ratio at the best trial's compression, in comparison.md (with
+--final_attacks, both final models also under those attacks on --final_examples test images).
 
 Distributed search, keras-tuner's own: start one chief and any number of workers with
 KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and KERASTUNER_TUNER_ID (chief for the chief, any
@@ -58,10 +59,12 @@ def main(argv):
     from tfrobust.errors import ConfigError
     from tfrobust.io import write_text_atomic
     from tfrobust.pruning import search
+    from tfrobust.pruning.admm_pipeline import parse_final_attacks
 
     if FLAGS.oracle not in search.ORACLES:
         raise ConfigError(f"--oracle={FLAGS.oracle!r} is not allowed; allowed: {', '.join(search.ORACLES)}")
     template = config_from_flags()
+    parse_final_attacks(FLAGS.final_attacks)  # a bad spec fails before the search
     common.check_output_dir("base_dir", FLAGS.base_dir)
     role = search.distributed_role()
     setup = build(template.train, FLAGS.data_dir)
@@ -92,7 +95,9 @@ def main(argv):
     print(tables.to_markdown(rows))
     print(f"best: {comment}\n  --flagfile={os.path.join(FLAGS.base_dir, 'best_ratios.cfg')}")
     if FLAGS.compare_uniform:
-        comparison = search.compare_uniform(tuner, ratios, compression, progress=common.say)
+        comparison = search.compare_uniform(tuner, ratios, compression, progress=common.say,
+                                            final_attacks=parse_final_attacks(FLAGS.final_attacks),
+                                            final_examples=FLAGS.final_examples)
         write_text_atomic(os.path.join(FLAGS.base_dir, "comparison.md"), tables.to_markdown(comparison))
         print(tables.to_markdown(comparison))
 

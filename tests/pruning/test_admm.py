@@ -295,3 +295,21 @@ def test_the_width_study_runs_every_pair_and_caches_its_final_evaluations(tmp_pa
     paths = report.write_study_report(again, str(tmp_path))
     text = open(paths["markdown"]).read()
     assert "## admm: natural/fgsm:eps=0.05 on the first 40 test images (%)" in text and os.path.exists(paths["plot"])
+
+
+def test_the_pipeline_under_mirrored_strategy_on_two_cpus_matches_one_device(pipeline, tmp_path):
+    """Z, U and rho are mirrored variables, the penalty is added per replica: two replicas prune as one."""
+    p, results = pipeline
+    train = dataclasses.replace(TRAIN, strategy="mirrored", devices=("/cpu:0", "/cpu:1"))
+    mirrored = AdmmPipeline(dataclasses.replace(CONFIG, train=train), str(tmp_path))
+    out = mirrored.run()
+    assert mirrored.setup.strategy.num_replicas_in_sync == 2
+    assert out["layers"] == results["layers"]
+    np.testing.assert_allclose([c["rho"] for c in out["residual_curve"]], [c["rho"] for c in results["residual_curve"]])
+    np.testing.assert_allclose([c["relative_residual"] for c in out["residual_curve"]],
+                               [c["relative_residual"] for c in results["residual_curve"]], rtol=1e-3)
+    a = load_model(os.path.join(str(tmp_path), out["stages"]["retrain"]["path"], "model.keras"))
+    b = load_model(os.path.join(p.base_dir, results["stages"]["retrain"]["path"], "model.keras"))
+    masks_a, masks_b = get_masks(a), get_masks(b)
+    for name in masks_a:
+        assert np.mean(masks_a[name] == masks_b[name]) > 0.999

@@ -220,6 +220,8 @@ ROWS = [
     ("runs.admm", ["--model=lenet:width=0"], "width must be a positive integer"),
     ("runs.admm", ["--batch_size=0"], "--batch_size=0 is not allowed"),
     ("runs.admm", ["--base_dir={file}"], "is a file; it must be a directory"),
+    ("runs.admm", ["--final_attacks=autoattack:version=big"], "--final_attacks=autoattack:version=big"),
+    ("runs.tune_prune", ["--final_attacks=cw"], "--final_attacks=cw: unknown attack 'cw'"),
     # runs.admm_study and runs.admm_report
     ("runs.admm_study", ["--widths=1,x"], "--widths=1,x: each item must be an integer"),
     ("runs.admm_study", ["--widths=0,1"], "--widths=0,1 is not allowed"),
@@ -232,7 +234,8 @@ ROWS = [
     ("runs.admm_study", ["--base_dir={file}"], "is a file; it must be a directory"),
     ("runs.admm_study", ["--final_attacks=cw"], "--final_attacks=cw: unknown attack 'cw'"),
     ("runs.admm_study", ["--final_attacks=autoattack:eps=-1"], "--final_attacks=autoattack:eps=-1"),
-    ("runs.admm_study", ["--final_examples=-1"], "--final_examples=-1 is not allowed"),
+    ("runs.admm_study", ["--final_examples=-1"], "--final_examples=-1"),
+    ("runs.admm", ["--final_examples=-1"], "--final_examples=-1"),
     ("runs.admm_report", [], "study.json does not exist: run runs.admm_study"),
     ("runs.admm_report", ["--base_dir={garbage_dir}"], "study.json does not exist"),
     # runs.tune_prune

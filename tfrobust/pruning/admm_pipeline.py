@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
-from tfrobust import build
+from tfrobust import attacks, build
 from tfrobust.config import run_id
+from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir, RunLock
+from tfrobust.io import write_json_atomic
 from tfrobust.layers import set_masks
 from tfrobust.layers.compressible import prunable_variables
 from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
@@ -151,6 +155,37 @@ class AdmmPipeline:
                 "ratios": self.ratios, "layers": {k: v for k, v in weights.items() if k != "total"},
                 "compression": compression(weights), "final": final, "stages": stages,
                 "residual_curve": curve, "seconds": seconds}
+
+
+def parse_final_attacks(specs: Sequence[str]) -> Dict:
+    """Label -> attack of each ``--final_attacks`` spec."""
+    return {a.label: a for a in (attacks.from_spec(spec, "final_attacks") for spec in specs)}
+
+
+def final_evaluation(run_path: str, final_attacks: Dict, examples: int, setup, seed: int,
+                     progress: Optional[Callable[[str], None]] = None) -> Dict:
+    """The run's final model (``model.keras``) under ``final_attacks`` on the first ``examples``
+    test images (0: all), with the sanity report: ``{"results", "checks", "examples"}``. Kept in the
+    run directory as ``final_<hash of the attacks and examples>.json``, so it is made once."""
+    if examples < 0:
+        raise ConfigError(f"--final_examples={examples} is not allowed; it must be >= 0 (0: all)")
+    key = json.dumps([sorted(final_attacks), examples])
+    path = os.path.join(run_path, f"final_{hashlib.sha256(key.encode()).hexdigest()[:12]}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    from tfrobust.evaluation import evaluate
+    from tfrobust.saving import load_model
+
+    (progress or (lambda text: None))(f"evaluating {os.path.join(run_path, 'model.keras')} under "
+                                      f"{', '.join(final_attacks)}")
+    results = evaluate(load_model(os.path.join(run_path, "model.keras")), setup.splits.test, final_attacks,
+                       seed=seed, max_examples=examples or None, timing=False)
+    record = json.loads(json.dumps({"results": dict(results), "checks": results.checks,
+                                    "examples": results["natural"]["examples"]}))
+    if setup.chief:
+        write_json_atomic(path, record)
+    return record
 
 
 def compression(weights: Dict) -> float:

@@ -241,10 +241,12 @@ def uniform_ratio(units: Dict[str, tuple], layers: List[str], compression: float
 
 
 def compare_uniform(tuner: PruneRatioTuner, ratios: Dict[str, float], compression: float,
-                    progress: Optional[Callable[[str], None]] = None) -> List[Dict]:
+                    progress: Optional[Callable[[str], None]] = None, final_attacks: Optional[Dict] = None,
+                    final_examples: int = 0) -> List[Dict]:
     """The searched ratios against one uniform ratio at the same compression: the full pipeline of
-    each (the template's schedule), natural and robust accuracy on validation and test."""
-    from tfrobust.pruning.admm_pipeline import AdmmPipeline
+    each (the template's schedule), natural and robust accuracy on validation and test, and under
+    ``final_attacks`` on the first ``final_examples`` test images."""
+    from tfrobust.pruning.admm_pipeline import AdmmPipeline, final_evaluation
 
     r = uniform_ratio(tuner.units, tuner.layers, compression)
     rows = []
@@ -259,5 +261,11 @@ def compare_uniform(tuner: PruneRatioTuner, ratios: Dict[str, float], compressio
             if split in final:
                 row[f"{split} natural"] = final[split]["natural"]["accuracy"]
                 row[f"{split} {attack}"] = final[split][attack]["accuracy"]
+        if final_attacks:
+            run_path = os.path.join(tuner.base_dir, results["stages"]["retrain"]["path"])
+            record = final_evaluation(run_path, final_attacks, final_examples, tuner.setup, tuner.template.train.seed,
+                                      progress)
+            for name in final_attacks:
+                row[f"test {name} ({record['examples']})"] = record["results"][name]["accuracy"]
         rows.append(row)
     return rows

@@ -20,18 +20,16 @@ last.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from typing import Callable, Dict, Optional, Sequence
 
-from tfrobust import attacks, build, models
+from tfrobust import build, models
 from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir
 from tfrobust.io import write_json_atomic
 from tfrobust.layers import count_weights
 from tfrobust.pruning.admm_config import AdmmConfig
-from tfrobust.pruning.admm_pipeline import AdmmPipeline
+from tfrobust.pruning.admm_pipeline import AdmmPipeline, final_evaluation, parse_final_attacks
 from tfrobust.spec import format_spec, parse_flag_spec
 from tfrobust.training.loop import Trainer
 
@@ -75,7 +73,7 @@ class WidthStudy:
             raise ConfigError(f"--lottery_from={','.join(map(str, lottery_from))}: {sorted(stray)[0]} is not among --widths")
         if final_examples < 0:
             raise ConfigError(f"--final_examples={final_examples} is not allowed; it must be >= 0 (0: all)")
-        self.final_attacks = {a.label: a for a in (attacks.from_spec(spec, "final_attacks") for spec in final_attacks)}
+        self.final_attacks = parse_final_attacks(final_attacks)
         self.final_examples = final_examples
         self.template, self.widths = template, sorted(widths)
         self.methods, self.lottery_from = tuple(methods), tuple(lottery_from) or tuple(widths)
@@ -124,26 +122,11 @@ class WidthStudy:
         return {"path": os.path.relpath(run.path, self.base_dir), **final, **self._final_eval(run.path)}
 
     def _final_eval(self, run_path: str) -> Dict:
-        """``{"final_attacks": ...}``: the run's final model under the final attacks (cached in the
-        run directory), or nothing without final attacks."""
+        """``{"final_attacks": ...}`` of the run's final model, or nothing without final attacks."""
         if not self.final_attacks:
             return {}
-        key = json.dumps([sorted(self.final_attacks), self.final_examples])
-        path = os.path.join(run_path, f"final_{hashlib.sha256(key.encode()).hexdigest()[:12]}.json")
-        if not os.path.exists(path):
-            from tfrobust.evaluation import evaluate
-            from tfrobust.saving import load_model
-
-            self.progress(f"evaluating {os.path.join(run_path, 'model.keras')} under {', '.join(self.final_attacks)}")
-            model = load_model(os.path.join(run_path, "model.keras"))
-            results = evaluate(model, self.setup.splits.test, self.final_attacks, seed=self.template.train.seed,
-                               max_examples=self.final_examples or None, timing=False)
-            record = {"results": dict(results), "checks": results.checks, "examples": results["natural"]["examples"]}
-            if self.setup.chief:
-                write_json_atomic(path, record)
-            return {"final_attacks": json.loads(json.dumps(record))}
-        with open(path) as f:
-            return {"final_attacks": json.load(f)}
+        return {"final_attacks": final_evaluation(run_path, self.final_attacks, self.final_examples, self.setup,
+                                                  self.template.train.seed, self.progress)}
 
     def run(self) -> Dict:
         for method, source, target in self.pairs():  # every config is valid before anything trains
