@@ -14,7 +14,7 @@ network from its initial weights (the lottery ticket).
 
 Writes results.json (per-layer remaining weights, the compression rate, natural and robust
 accuracy per stage, the ||W - Z|| curve), table.md and residual.png in the run directory.
---final_attacks=autoattack:eps=0.3 also evaluates the final model under AutoAttack, with the
+--final_attack=autoattack:eps=0.3 also evaluates the final model under AutoAttack, with the
 sanity report, on the first --final_examples test images (kept in the retraining run's directory).
 """
 from __future__ import annotations
@@ -38,12 +38,16 @@ flags.DEFINE_string("base_dir", "results/admm", "Base output directory.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_bool("force", False, "Redo this pipeline's ADMM and retraining stages (not a shared pretraining).")
 flags.DEFINE_integer("log_every", 200, "Print a progress line every this many iterations.", lower_bound=1)
-flags.DEFINE_multi_string("final_attacks", [], "Attack specs the final model is also evaluated under, on the test "
-                                               "split, with the sanity report (e.g. autoattack:eps=0.1); repeat "
-                                               "the flag for several.")
+flags.DEFINE_string("final_attack", "", "An attack spec the final model is also evaluated under, on the test "
+                                        "split, with the sanity report (e.g. autoattack:eps=0.1).")
 flags.DEFINE_integer("final_examples", 0, "Test images the final attacks see (0: all).", lower_bound=0)
 flags.DEFINE_float("wait_for_lock", 0.0, "If another process is running this pipeline or its pretraining, "
                                          "wait up to this many seconds for it (0: fail at once).", lower_bound=0.0)
+
+
+def final_attack_specs():
+    """--final_attack as a list of specs (empty when not given)."""
+    return [FLAGS.final_attack] if FLAGS.final_attack else []
 
 
 def config_from_flags() -> AdmmConfig:
@@ -58,7 +62,7 @@ def main(argv):
     from tfrobust.pruning.admm_pipeline import AdmmPipeline, final_evaluation, parse_final_attacks
 
     config = config_from_flags()
-    final_attacks = parse_final_attacks(FLAGS.final_attacks)
+    final_attacks = parse_final_attacks(final_attack_specs())
     common.check_output_dir("base_dir", FLAGS.base_dir)
     pipeline = AdmmPipeline(config, FLAGS.base_dir, FLAGS.data_dir, progress=common.say, log_every=FLAGS.log_every,
                             wait_for_lock=FLAGS.wait_for_lock)

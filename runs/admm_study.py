@@ -55,7 +55,7 @@ def main(argv):
     common.check_output_dir("base_dir", FLAGS.base_dir)
     study = WidthStudy(config, _ints("widths"), FLAGS.base_dir, methods=FLAGS.methods,
                        lottery_from=_ints("lottery_from"), data_dir=FLAGS.data_dir, progress=common.say,
-                       log_every=FLAGS.log_every, final_attacks=FLAGS.final_attacks, final_examples=FLAGS.final_examples)
+                       log_every=FLAGS.log_every, final_attacks=admm_command.final_attack_specs(), final_examples=FLAGS.final_examples)
     record = study.run()
     if not study.setup.chief:
         return

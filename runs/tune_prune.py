@@ -13,7 +13,7 @@ Writes under --base_dir: every trial's run directories (shared pretraining), tun
 state: rerunning resumes the search), hparams/ (TensorBoard's HParams dashboard), search.md (the
 trials, best first), best_ratios.cfg (a flagfile runs.admm takes) and, with --compare_uniform,
 the pipeline with one uniform ratio at the best trial's compression, in comparison.md (with
---final_attacks, both final models also under those attacks on --final_examples test images).
+--final_attack, both final models also under those attacks on --final_examples test images).
 
 Distributed search, keras-tuner's own: start one chief and any number of workers with
 KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and KERASTUNER_TUNER_ID (chief for the chief, any
@@ -33,7 +33,7 @@ flags.DEFINE_float("target_compression", 16.0, "Trials must compress the model a
 flags.DEFINE_string("oracle", "bayesian", "keras-tuner oracle: bayesian, hyperband or random.")
 flags.DEFINE_integer("max_trials", 10, "Trials to run (bayesian and random).", lower_bound=1)
 flags.DEFINE_float("max_ratio", 0.99, "The largest prune ratio a layer may get.")
-flags.DEFINE_float("min_ratio", 0.1, "The smallest prune ratio a searched layer may get.")
+flags.DEFINE_float("min_ratio", 0.01, "The smallest prune ratio a searched layer may get.")
 flags.DEFINE_list("layers", [], "Layers whose ratios are searched (default: every prunable layer).")
 flags.DEFINE_bool("compare_uniform", True, "After the search, run one uniform ratio at the best trial's "
                                            "compression and compare.")
@@ -64,7 +64,7 @@ def main(argv):
     if FLAGS.oracle not in search.ORACLES:
         raise ConfigError(f"--oracle={FLAGS.oracle!r} is not allowed; allowed: {', '.join(search.ORACLES)}")
     template = config_from_flags()
-    parse_final_attacks(FLAGS.final_attacks)  # a bad spec fails before the search
+    parse_final_attacks(admm_command.final_attack_specs())  # a bad spec fails before the search
     common.check_output_dir("base_dir", FLAGS.base_dir)
     role = search.distributed_role()
     setup = build(template.train, FLAGS.data_dir)
@@ -96,7 +96,7 @@ def main(argv):
     print(f"best: {comment}\n  --flagfile={os.path.join(FLAGS.base_dir, 'best_ratios.cfg')}")
     if FLAGS.compare_uniform:
         comparison = search.compare_uniform(tuner, ratios, compression, progress=common.say,
-                                            final_attacks=parse_final_attacks(FLAGS.final_attacks),
+                                            final_attacks=parse_final_attacks(admm_command.final_attack_specs()),
                                             final_examples=FLAGS.final_examples)
         write_text_atomic(os.path.join(FLAGS.base_dir, "comparison.md"), tables.to_markdown(comparison))
         print(tables.to_markdown(comparison))

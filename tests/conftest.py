@@ -48,3 +48,9 @@ def trained_model(synthetic_splits):
 def test_batch(synthetic_splits):
     x, y = next(iter(synthetic_splits.test.unbatch().batch(300)))
     return x, y
+
+
+def pytest_configure(config):
+    # keras-tuner 1.4.8 calls threading.currentThread().getName(), deprecated since Python 3.10.
+    for message in (r"currentThread\(\) is deprecated", r"getName\(\) is deprecated"):
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:DeprecationWarning")

@@ -16,12 +16,13 @@ import abc
 import dataclasses
 import functools
 import math
+import os
 import weakref
 from typing import Optional
 
 import tensorflow as tf
 
-from tfrobust.errors import ConfigError
+from tfrobust.errors import ConfigError, TfrobustError
 from tfrobust.spec import format_spec
 
 
@@ -101,6 +102,10 @@ _NO_MODEL = _NoModel()
 def _model_of(ref):
     model = ref()
     return None if model is _NO_MODEL else model
+
+
+def _onednn_on() -> bool:
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") not in ("0", "false", "False")
 
 
 def _run_labelled(attack, method, ref, x, y, seed):
@@ -230,7 +235,15 @@ class Attack(abc.ABC):
             seed = tf.constant([self.seed, self._calls], dtype=tf.int64)
             object.__setattr__(self, "_calls", self._calls + 1)
         seed = tf.cast(seed, tf.int64)
-        return fn(x, seed) if y is None else fn(x, y, seed)
+        try:
+            return fn(x, seed) if y is None else fn(x, y, seed)
+        except tf.errors.InvalidArgumentError as e:
+            if "evenly divisible by filter depth" not in str(e) or not _onednn_on():
+                raise
+            raise TfrobustError(
+                f"attack {self.name!r} failed inside TensorFlow's oneDNN CPU kernels (a known fault with some "
+                "convolutional models in nested loops: 'input depth must be evenly divisible by filter depth'); "
+                "rerun with the environment variable TF_ENABLE_ONEDNN_OPTS=0") from None
 
     def probe(self) -> "Attack":
         """The attack that the evaluation's sanity checks rerun at other radii on a few examples:

@@ -158,8 +158,8 @@ class AdmmPipeline:
 
 
 def parse_final_attacks(specs: Sequence[str]) -> Dict:
-    """Label -> attack of each ``--final_attacks`` spec."""
-    return {a.label: a for a in (attacks.from_spec(spec, "final_attacks") for spec in specs)}
+    """Label -> attack of each ``--final_attack`` spec."""
+    return {a.label: a for a in (attacks.from_spec(spec, "final_attack") for spec in specs)}
 
 
 def final_evaluation(run_path: str, final_attacks: Dict, examples: int, setup, seed: int,

@@ -62,7 +62,7 @@ def layer_units(model, sparsity: str) -> Dict[str, tuple]:
 
 
 def check_target(units: Dict[str, tuple], layers: List[str], target: float, max_ratio: float,
-                 min_ratio: float = 0.1) -> float:
+                 min_ratio: float = 0.01) -> float:
     """The highest compression the searched ``layers`` reach at ``max_ratio``; fails below ``target``."""
     if not (target >= 1 and np.isfinite(target)):
         raise ConfigError(f"--target_compression={target!r} is not allowed; it must be a finite number >= 1")
@@ -79,11 +79,14 @@ def check_target(units: Dict[str, tuple], layers: List[str], target: float, max_
 
 def make_oracle(name: str, max_trials: int, seed: int, hyperband_iters: int = 3):
     """keras-tuner's oracle ``name`` maximising :data:`OBJECTIVE`, seeded by ``seed + 1`` (keras-tuner
-    takes a seed of 0 for none and draws one: the search would not repeat)."""
+    takes a seed of 0 for none and draws one: the search would not repeat). Bayesian optimisation
+    starts from a quarter of the trials drawn at random (at least 2; keras-tuner's default, 3 per
+    hyperparameter, would leave a short search no model-guided trial)."""
     objective = kt.Objective(OBJECTIVE, direction="max")
     common = dict(objective=objective, seed=seed + 1, max_consecutive_failed_trials=max_trials + 1)
     if name == "bayesian":
-        return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials, **common)
+        return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials, num_initial_points=max(2, max_trials // 4),
+                                                     **common)
     if name == "random":
         return kt.oracles.RandomSearchOracle(max_trials=max_trials, **common)
     if name == "hyperband":  # the budget is the retraining length, in units of the template's
@@ -108,7 +111,7 @@ class PruneRatioTuner(kt.engine.base_tuner.BaseTuner):
     ``setup`` reuses a built setup's strategy and data; ``units`` is :func:`layer_units`."""
 
     def __init__(self, oracle, template: AdmmConfig, base_dir: str, target: float, units: Dict[str, tuple],
-                 layers: List[str], max_ratio: float = 0.99, min_ratio: float = 0.1, setup=None,
+                 layers: List[str], max_ratio: float = 0.99, min_ratio: float = 0.01, setup=None,
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
                  wait_for_lock: float = 3600.0, overwrite: bool = False):
         self.template, self.base_dir, self.target = template, base_dir, target
