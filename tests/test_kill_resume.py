@@ -30,6 +30,9 @@ COMMANDS = {
                                     f"--base_dir={out}", "--quiet"],
 }
 N = int(os.environ.get("KILL_POINTS", "0"))
+# The suite's kill points per command (file points, random points): the study's pipelines are the
+# pipelines runs.admm is killed in, so the study and the search take fewer to keep the suite short.
+FEW = {"runs.admm_study": (2, 0), "runs.tune_prune": (2, 1)}
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -37,11 +40,12 @@ def test_killed_anywhere_the_run_resumes_to_the_same_files(command, tmp_path):
     make = COMMANDS[command]
     whole = run_whole(make, str(tmp_path / "whole"))
     assert len(whole.order) >= 8 and any(f.endswith("results.json") for f in whole.snapshot)
-    points = kill_points(whole, n_files=N or 3, n_random=N or 1, seed=len(command))
+    n_files, n_random = FEW.get(command, (3, 1))
+    points = kill_points(whole, n_files=N or n_files, n_random=N or n_random, seed=len(command))
     landed = 0
     for i, point in enumerate(points):
         out = str(tmp_path / f"killed_{i}")
         landed += run_killed(make, out, point)
         assert snapshot(out) == whole.snapshot, f"{command} killed {point}"
     print(f"{command}: {len(points)} kill points, {landed} killed before the end, all resumed identically")
-    assert landed >= len(points) // 2
+    assert landed >= len(points) // 2 and landed >= 1
