@@ -203,9 +203,16 @@ class PruneRatioTuner(kt.engine.base_tuner.BaseTuner):
                     {f"ratio/{n}": r for n, r in ratios.items()}, metrics)
 
 
+def _ranked(oracle) -> List:
+    """The completed trials, best objective first, ties by trial id."""
+    trials = oracle.get_best_trials(len(oracle.trials))
+    return sorted(trials, key=lambda t: (-t.metrics.get_last_value(OBJECTIVE), t.trial_id))
+
+
 def best_feasible(oracle, n: int = 1) -> List:
-    """The ``n`` best completed trials that reach the target (``feasible`` = 1); fails if none does."""
-    trials = [t for t in oracle.get_best_trials(len(oracle.trials))
+    """The ``n`` best completed trials that reach the target (``feasible`` = 1), ties by trial id (as
+    after a resume, whatever order keras-tuner reloads them in); fails if none does."""
+    trials = [t for t in _ranked(oracle)
               if t.metrics.exists("feasible") and t.metrics.get_last_value("feasible") == 1.0]
     if not trials:
         raise ConfigError("no trial reached the target compression: raise --max_trials or --max_ratio, "
@@ -216,7 +223,7 @@ def best_feasible(oracle, n: int = 1) -> List:
 def trial_rows(oracle, layers: List[str]) -> List[Dict]:
     """One row per completed trial: id, feasibility, compression, objective and ratios, best first."""
     rows = []
-    for t in oracle.get_best_trials(len(oracle.trials)):
+    for t in _ranked(oracle):
         m = t.metrics
         get = lambda k: m.get_last_value(k) if m.exists(k) else None  # noqa: E731
         rows.append({"trial": t.trial_id, "feasible": bool(get("feasible")), "compression": get("compression"),
