@@ -25,15 +25,23 @@ from tfrobust.errors import ConfigError
 SPARSITY = ("irregular", "filter", "column")
 
 
+def unit_shape(shape, kind: str) -> Tuple[int, int]:
+    """``(units, weights per unit)`` of a kernel of ``shape`` under sparsity ``kind``."""
+    size = int(np.prod(shape))
+    if kind == "irregular":
+        return size, 1
+    if len(shape) < 2:
+        raise ConfigError(f"sparsity {kind!r} needs a kernel of rank 2 or more; this one has shape {tuple(shape)}")
+    units = shape[-1] if kind == "filter" else size // shape[-1]
+    return units, size // units
+
+
 def _units(weights: np.ndarray, kind: str) -> np.ndarray:
     """The array viewed as ``(units, rest)``: each row is one unit that is kept or removed whole."""
-    if kind == "irregular":
-        return weights.reshape(-1, 1)
-    if weights.ndim < 2:
-        raise ConfigError(f"sparsity {kind!r} needs a kernel of rank 2 or more; this one has shape {weights.shape}")
+    units, per_unit = unit_shape(weights.shape, kind)
     if kind == "filter":
-        return np.moveaxis(weights, -1, 0).reshape(weights.shape[-1], -1)
-    return weights.reshape(-1, weights.shape[-1])
+        return np.moveaxis(weights, -1, 0).reshape(units, per_unit)
+    return weights.reshape(units, per_unit)
 
 
 def _from_units(units: np.ndarray, kind: str, shape) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 
 from tfrobust.errors import ConfigError, TfrobustError
 from tfrobust.pruning.admm_config import AdmmConfig
-from tfrobust.pruning.projections import removed_count
+from tfrobust.pruning.projections import removed_count, unit_shape
 
 ORACLES = ("bayesian", "hyperband", "random")
 OBJECTIVE = "robust_accuracy"
@@ -52,13 +52,7 @@ def layer_units(model, sparsity: str) -> Dict[str, tuple]:
     """Prunable layer -> ``(units, weights per unit)`` under ``sparsity``."""
     from tfrobust.layers.compressible import prunable_variables
 
-    out = {}
-    for p in prunable_variables(model):
-        shape = tuple(p.variable.shape)
-        size = int(np.prod(shape))
-        units = size if sparsity == "irregular" else shape[-1] if sparsity == "filter" else size // shape[-1]
-        out[p.name] = (units, size // units)
-    return out
+    return {p.name: unit_shape(tuple(p.variable.shape), sparsity) for p in prunable_variables(model)}
 
 
 def check_target(units: Dict[str, tuple], layers: List[str], target: float, max_ratio: float,
