@@ -6,8 +6,8 @@
 
     python -m runs.attack --flagfile=flags/autoattack_standard.cfg --model_path=<model.keras>
 
-Attack specs are ``name:key=value,...``; names: fgsm, pgd, iterated_fgsm, lbfgs, gaussian_noise,
-gaussian_blur, apgd, apgd_t, fab, fab_t, square, autoattack, cw_l2, deepfool. Every evaluation runs
+Attack specs are ``name:key=value,...``; names: fgsm, pgd, iterated_fgsm, lbfgs, wrm,
+gaussian_noise, gaussian_blur, apgd, apgd_t, fab, fab_t, square, autoattack, cw_l2, deepfool. Every evaluation runs
 the sanity checks of ``tfrobust.sanity`` (--nochecks turns them off) and prints their warnings.
 With --output_dir, writes results.json (with the checks), table.md, table.csv and accuracy.png,
 and for AutoAttack stages.md and robustbench.json (accuracy, time and passes per stage).

@@ -52,5 +52,9 @@ def test_batch(synthetic_splits):
 
 def pytest_configure(config):
     # keras-tuner 1.4.8 calls threading.currentThread().getName(), deprecated since Python 3.10.
-    for message in (r"currentThread\(\) is deprecated", r"getName\(\) is deprecated"):
+    # tensorflow-model-optimization 0.8 compares versions with distutils.
+    for message in (r"currentThread\(\) is deprecated", r"getName\(\) is deprecated",
+                    r"distutils Version classes are deprecated"):
         config.addinivalue_line("filterwarnings", f"ignore:{message}:DeprecationWarning")
+    # TFLite's converter on a quantization-aware model without representative data: expected.
+    config.addinivalue_line("filterwarnings", "ignore:Statistics for quantized inputs were expected:UserWarning")

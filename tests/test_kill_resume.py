@@ -23,6 +23,14 @@ COMMANDS = {
                                     "--methods=admm,oneshot", "--pretrain_iters=6", "--admm_iters=6", "--admm_every=3",
                                     "--retrain_iters=4", "--eval_every=3", "--attack=fgsm:eps=0.1",
                                     f"--base_dir={out}", "--quiet"],
+    "runs.atmc": lambda out: ["runs.atmc", DATASET, "--valid_size=60", "--batch_size=20", "--model=dense-300-100",
+                              "--keep=0.1", "--bits=4", "--quant_every=2", "--dense_iters=6", "--compress_iters=6",
+                              "--quant_iters=6", "--eval_every=3", "--attack=fgsm:eps=0.1", "--eval_attacks=fgsm:eps=0.1",
+                              f"--base_dir={out}", "--quiet"],
+    "runs.atmc_study": lambda out: ["runs.atmc_study", DATASET, "--valid_size=60", "--batch_size=20",
+                                    "--model=dense-300-100", "--methods=ap,al0", "--keeps=0.1,0.3", "--dense_iters=4",
+                                    "--compress_iters=4", "--eval_every=2", "--attack=fgsm:eps=0.1",
+                                    "--eval_attacks=fgsm:eps=0.1", f"--base_dir={out}", "--quiet"],
     "runs.tune_prune": lambda out: ["runs.tune_prune", DATASET, "--valid_size=60", "--batch_size=20",
                                     "--model=dense-300-100", "--pretrain_iters=6", "--admm_iters=4", "--admm_every=2",
                                     "--retrain_iters=4", "--eval_every=2", "--attack=fgsm:eps=0.1", "--oracle=random",
@@ -31,8 +39,9 @@ COMMANDS = {
 }
 N = int(os.environ.get("KILL_POINTS", "0"))
 # The suite's kill points per command (file points, random points), fewer for the ADMM commands to
-# keep the suite short (their pipelines are one code path); KILL_POINTS=n tries many more.
-FEW = {"runs.admm": (2, 0), "runs.admm_study": (1, 0), "runs.tune_prune": (1, 1)}
+# keep the suite short (their pipelines are one code path; so for ATMC's); KILL_POINTS=n tries many more.
+FEW = {"runs.admm": (2, 0), "runs.admm_study": (1, 0), "runs.tune_prune": (1, 1), "runs.atmc": (2, 0),
+       "runs.atmc_study": (1, 0)}
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

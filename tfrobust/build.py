@@ -11,7 +11,7 @@ anything slow or anything written. An error names the flag (``--attack=pgd:eps=-
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from tfrobust import attacks, distribute, models
 from tfrobust.errors import ConfigError
@@ -43,6 +43,7 @@ class Setup(Parts):
     config: TrainConfig = None
     strategy: object = None
     splits: object = None
+    transform: Optional[Callable] = None  # model -> the model a stage trains (factorized, quantized, ...)
 
     @property
     def chief(self) -> bool:
@@ -50,13 +51,20 @@ class Setup(Parts):
 
     def new_model(self, seed: Optional[int] = None):
         """A fresh model of the config (initialiser seed ``seed``, default the config's), built in
-        the strategy's scope; an error names ``--model``."""
+        the strategy's scope, then passed through :attr:`transform` if the setup has one; an error
+        names ``--model``."""
         with self.strategy.scope():
             try:
-                return models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
-                                          seed=self.config.seed if seed is None else seed, **self.model_options)
+                model = models.build_model(self.model_name, self.splits.input_shape, self.splits.num_classes,
+                                           seed=self.config.seed if seed is None else seed, **self.model_options)
             except ConfigError as e:
                 raise ConfigError(f"--model={self.config.model}: {e}") from None
+            return self.transform(model) if self.transform is not None else model
+
+    def with_transform(self, transform: Optional[Callable]) -> "Setup":
+        """This setup, whose :meth:`new_model` passes each model through ``transform`` (a function
+        that returns a model: another architecture, weights a stage starts from, ...)."""
+        return dataclasses.replace(self, transform=transform)
 
     def with_config(self, config: TrainConfig) -> "Setup":
         """The setup of ``config`` on this strategy and these splits (which must fit ``config``).

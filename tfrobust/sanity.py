@@ -23,6 +23,9 @@ on the same examples, moved to other radii by ``with_radius`` (PGD scales its st
 - ``large_radius``: at a radius that covers the whole input box (1 under L-inf, sqrt(dimension)
   under L2) the accuracy must fall to chance, 1 / classes, or below;
 
+(a penalty attack, WRM, is checked at zero and half radius only: its penalty, not eps, sets how far
+it goes, so neither one gradient step of length eps nor the whole box bounds its accuracy)
+
 and, on the results over the whole evaluation:
 
 - ``square``: the black-box Square attack must not beat the white-box attacks at the same eps
@@ -129,6 +132,11 @@ def _check_radii(report, model, x, y, name, attack, clean, tol, num_classes, see
                f"accuracy {100 * at_zero:.1f}% at eps=0, clean {100 * clean:.1f}%")
     report.add("monotone", label, at_eps <= at_half + tol,
                f"accuracy {100 * at_half:.1f}% at eps={eps / 2:g}, {100 * at_eps:.1f}% at eps={eps:g}")
+    if getattr(probe, "penalty", False):  # WRM: gamma sets its strength; the ball only bounds it
+        detail = "a penalty attack: its strength is set by its penalty, not by eps"
+        report.add("single_step", label, None, detail)
+        report.add("large_radius", label, None, detail)
+        return
     if attack.name in SINGLE_STEP or getattr(attack, "steps", 2) == 1 or probe.name == "square":
         report.add("single_step", label, None, "a single-step or score-based attack")
     else:

@@ -16,7 +16,8 @@ from tfrobust.experiment import RunDir
 from tfrobust.layers import get_masks
 from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
 from tfrobust.pruning.admm_config import AdmmConfig
-from tfrobust.pruning.admm_pipeline import AdmmPipeline, _StartFrom
+from tfrobust.pruning.admm_pipeline import AdmmPipeline
+from tfrobust.training.hooks import StartFrom
 from tfrobust.pruning.projections import project
 from tfrobust.pruning.width_study import layer_weights, pair_ratios
 from tfrobust.saving import load_model
@@ -133,7 +134,7 @@ def test_check_ratios_names_unknown_layers_and_drops_zero_ratios():
 def test_the_lottery_start_sets_initial_weights_under_the_pruned_masks():
     trained, init = _model(seed=1), _model(seed=2)
     model = _model(seed=3)
-    hook = _StartFrom(trained.get_weights(), lambda m: hard_prune_masks(m, {"hidden_1": 0.75}, "irregular"),
+    hook = StartFrom(trained.get_weights(), lambda m: hard_prune_masks(m, {"hidden_1": 0.75}, "irregular"),
                       init.get_weights())
     hook.before_train(_Trainer(model), 0)
     mask = project(trained.get_layer("hidden_1").kernel.numpy(), "irregular", 0.75)[1]

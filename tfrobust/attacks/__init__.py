@@ -11,6 +11,7 @@ from tfrobust.attacks.iterated_fgsm import IteratedFGSM
 from tfrobust.attacks.lbfgs import LBFGSPenalty
 from tfrobust.attacks.pgd import PGD
 from tfrobust.attacks.square import Square
+from tfrobust.attacks.wrm import WRM
 from tfrobust.attacks.registry import ATTACKS, from_spec, make_attack, with_options
 
 
@@ -21,6 +22,6 @@ def names():
 __all__ = [
     "APGD", "APGDTargeted", "ATTACKS", "Attack", "AutoAttack", "CarliniWagnerL2", "CountingAttack",
     "DeepFool", "FAB", "FABTargeted", "FGSM", "GaussianBlur", "GaussianNoise", "GradientAttack",
-    "IteratedFGSM", "LBFGSPenalty", "PGD", "Square", "from_spec", "make_attack", "names",
+    "IteratedFGSM", "LBFGSPenalty", "PGD", "Square", "WRM", "from_spec", "make_attack", "names",
     "per_example_loss", "predicted_labels", "with_options",
 ]

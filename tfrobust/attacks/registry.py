@@ -21,13 +21,14 @@ from tfrobust.attacks.iterated_fgsm import IteratedFGSM
 from tfrobust.attacks.lbfgs import LBFGSPenalty
 from tfrobust.attacks.pgd import PGD
 from tfrobust.attacks.square import Square
+from tfrobust.attacks.wrm import WRM
 from tfrobust.errors import ConfigError
 from tfrobust.registry import Registry
 from tfrobust.spec import parse_spec
 
 ATTACKS: Registry = Registry("attack")
 for _cls in (FGSM, PGD, IteratedFGSM, LBFGSPenalty, GaussianNoise, GaussianBlur, APGD, APGDTargeted,
-             FAB, FABTargeted, Square, AutoAttack, CarliniWagnerL2, DeepFool):
+             FAB, FABTargeted, Square, AutoAttack, CarliniWagnerL2, DeepFool, WRM):
     ATTACKS.register(_cls.name)(_cls)
 
 

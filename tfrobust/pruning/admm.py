@@ -28,7 +28,7 @@ The pipeline pretrain -> ADMM -> masked retraining is :mod:`tfrobust.pruning.adm
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Mapping
+from typing import Dict, List, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -86,6 +86,10 @@ class Admm(Hook):
     evaluation point the record gets ``admm``: rho, the number of updates, the residual ||W - Z||
     per layer, in total and relative to ||W||, and ``since_last``: each update since the previous
     evaluation point (its step, rho, and the relative residual before and after it).
+
+    Another constraint set is a subclass that overrides :meth:`names` (which variables) and
+    :meth:`target` (the projection): ATMC's quantization ADMM
+    (:class:`tfrobust.compression.quant_admm.QuantizationAdmm`).
     """
 
     ratios: Dict[str, float]
@@ -110,9 +114,19 @@ class Admm(Hook):
         """``setup`` with :meth:`penalty` among its regularisers."""
         return dataclasses.replace(setup, regularizers=tuple(setup.regularizers) + (self.penalty,))
 
+    # ---- what a subclass changes: the constrained variables and the projection onto the set ----
+    def names(self, model) -> List[str]:
+        """The mask names of the variables under the constraint (checks and sets ``ratios``)."""
+        self.ratios = check_ratios(model, self.ratios)
+        return list(self.ratios)
+
+    def target(self, name: str, weights: np.ndarray) -> np.ndarray:
+        """The Euclidean projection of ``weights`` (of variable ``name``) onto the constraint set."""
+        return project(weights, self.sparsity, self.ratios[name])[0]
+
     def _variables(self, model) -> Dict[str, tf.Variable]:
         found = {p.name: p.variable for p in prunable_variables(model)}
-        return {name: found[name] for name in self.ratios}
+        return {name: found[name] for name in self._names}
 
     def penalty(self, model) -> tf.Tensor:
         """sum over pruned variables of rho/2 ||W - Z + U||^2 (a float32 scalar)."""
@@ -125,7 +139,7 @@ class Admm(Hook):
 
     # ---- the hook -----------------------------------------------------------------------------
     def state(self, trainer):
-        self.ratios = check_ratios(trainer.model, self.ratios)
+        self._names = self.names(trainer.model)
         shapes = {name: tuple(w.shape) for name, w in self._variables(trainer.model).items()}
         with trainer.setup.strategy.scope():
             self._state = _State(shapes, self.rho)
@@ -140,7 +154,7 @@ class Admm(Hook):
         for name, w in self._variables(model).items():
             w = w.numpy()
             u = s.u[name].numpy()
-            z = project(w + u, self.sparsity, self.ratios[name])[0]
+            z = self.target(name, w + u)
             s.z[name].assign(z)
             s.u[name].assign(u + w - z)
         s.updates.assign_add(1)
@@ -151,7 +165,7 @@ class Admm(Hook):
         self._updates = []  # since the last evaluation point; a resumed run redoes them from the checkpoint
         if start_step == 0:
             for name, w in self._variables(trainer.model).items():
-                self._state.z[name].assign(project(w.numpy(), self.sparsity, self.ratios[name])[0])
+                self._state.z[name].assign(self.target(name, w.numpy()))
                 self._state.u[name].assign(tf.zeros_like(w))
             self._state.rho.assign(self.rho)
             self._state.updates.assign(0)

@@ -33,33 +33,11 @@ from tfrobust.config import run_id
 from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir, RunLock
 from tfrobust.io import write_json_atomic
-from tfrobust.layers import set_masks
 from tfrobust.layers.compressible import prunable_variables
 from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
 from tfrobust.pruning.admm_config import AdmmConfig
-from tfrobust.training.hooks import Hook
+from tfrobust.training.hooks import Hook, StartFrom
 from tfrobust.training.loop import Trainer
-
-
-class _StartFrom(Hook):
-    """At iteration 0, sets the weights a stage starts from and, given ``masks_of``, the masks
-    ``masks_of(model)`` computes from them; then, given ``reset``, weights ``reset`` (under those
-    masks). A resumed stage takes all of it from its checkpoint."""
-
-    def __init__(self, weights: Optional[list], masks_of: Optional[Callable] = None, reset: Optional[list] = None):
-        self.weights, self.masks_of, self.reset = weights, masks_of, reset
-
-    def before_train(self, trainer, start_step):
-        if start_step:
-            return
-        model = trainer.model
-        if self.weights is not None:
-            model.set_weights(self.weights)
-        if self.masks_of is not None:
-            masks = self.masks_of(model)
-            if self.reset is not None:
-                model.set_weights(self.reset)
-            set_masks(model, masks)
 
 
 class AdmmPipeline:
@@ -113,10 +91,10 @@ class AdmmPipeline:
             start = self._stage("pretrain", []) if c.pretrain_iters else None
             if c.admm_iters:
                 admm = Admm(self.ratios, c.sparsity, c.rho, c.rho_growth, c.admm_every)
-                start = self._stage("admm", [_StartFrom(start), admm], admm)
+                start = self._stage("admm", [StartFrom(start), admm], admm)
             init = self.setup.new_model().get_weights() if c.retrain_from == "init" else None
             masks_of = lambda model: hard_prune_masks(model, self.ratios, c.sparsity)  # noqa: E731
-            self._stage("retrain", [_StartFrom(start, masks_of, init)])
+            self._stage("retrain", [StartFrom(start, masks_of, init)])
         results = self.results(time.time() - t0)
         if self.chief:
             root.write_results(results)

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate
-from tfrobust.layers import count_weights
+from tfrobust.layers import count_weights, set_masks
 from tfrobust.training.optim import learning_rate_at
 
 
@@ -225,3 +225,24 @@ class Checkpointing(Hook):
         if trainer.setup.chief:
             trainer.run_dir.append_metrics(record)
         self.manager.save(checkpoint_number=step)
+
+
+class StartFrom(Hook):
+    """At iteration 0, sets the weights a stage starts from and, given ``masks_of``, the masks
+    ``masks_of(model)`` computes from them; then, given ``reset``, weights ``reset`` (under those
+    masks). A resumed stage takes all of it from its checkpoint."""
+
+    def __init__(self, weights: Optional[list], masks_of: Optional[Callable] = None, reset: Optional[list] = None):
+        self.weights, self.masks_of, self.reset = weights, masks_of, reset
+
+    def before_train(self, trainer, start_step):
+        if start_step:
+            return
+        model = trainer.model
+        if self.weights is not None:
+            model.set_weights(self.weights)
+        if self.masks_of is not None:
+            masks = self.masks_of(model)
+            if self.reset is not None:
+                model.set_weights(self.reset)
+            set_masks(model, masks)
