@@ -71,12 +71,13 @@ class Setup(Parts):
 
         A new ``seed`` changes the weights, the data order and the attack starts, not the
         validation split, which was carved with this setup's seed: the lottery's trials share one.
+        The :attr:`transform` carries over; regularisers added to this setup (ADMM's penalty) do not.
         """
         same = ("dataset", "valid_size", "batch_size", "eval_batch_size", "strategy", "devices")
         changed = [name for name in same if getattr(config, name) != getattr(self.config, name)]
         if changed:
             raise ConfigError(f"with_config cannot change {', '.join(changed)}: build a new setup")
-        return build(config, strategy=self.strategy, splits=self.splits)
+        return dataclasses.replace(build(config, strategy=self.strategy, splits=self.splits), transform=self.transform)
 
 
 def _objective(config: TrainConfig, attack: attacks.Attack, num_classes: int) -> Objective:

@@ -167,6 +167,30 @@ def test_atmc_ends_factorized_sparse_and_quantized(study):
     assert entry["size"]["bits"] == 4 and entry["export"]["agreement"] >= 0.9
 
 
+def test_atmc_starts_from_the_svd_factors_and_spends_its_budget_on_them(study):
+    base, _ = study
+    entry = _entry(study, "ATMC-32bit")
+    assert entry["path"].startswith("atmc32/")  # shared by every bit width
+    model = load_model(os.path.join(base, entry["path"], "model.keras"))
+    nonzero = {part: sum(int(np.count_nonzero(p.masked().numpy())) for p in prunable_variables(model)
+                         if p.name.endswith("/" + part)) for part in "BAC"}
+    assert nonzero["B"] > 0 and nonzero["A"] > 0, nonzero  # the factors hold the budget, not a copy of Al0
+    assert sum(nonzero.values()) == entry["size"]["kept"] <= budget(DENSE, 0.1)
+
+
+def test_configs_that_train_the_same_thing_share_a_directory(tmp_path):
+    from tfrobust.config import run_id
+
+    ap = dataclasses.replace(CONFIG, method="ap")
+    assert run_id(dataclasses.replace(ap, bits=4, rho=1.0).canonical()) == run_id(ap.canonical())
+    assert run_id(dataclasses.replace(CONFIG, method="da", keep=0.5).canonical()) == \
+        run_id(dataclasses.replace(CONFIG, method="da").canonical())
+    assert run_id(dataclasses.replace(CONFIG, bits=8).canonical()) != run_id(CONFIG.canonical())
+    assert dataclasses.replace(CONFIG, bits=8).without_quantization() == CONFIG.without_quantization()
+    with pytest.raises(ConfigError, match="method ap has no factorized layers"):
+        dataclasses.replace(CONFIG, method="ap", ranks=("output:2",))
+
+
 def test_the_baselines_train_what_they_say(study):
     base, _ = study
     nap = load_model(os.path.join(base, _entry(study, "NAP")["path"], "model.keras"))

@@ -6,14 +6,17 @@ Every method starts from a dense stage (adversarial training with the setup's ob
 that trains the same way. Then, for a budget ``keep`` (the fraction of the dense model's weights
 that may stay nonzero):
 
-- ``atmc``: each layer becomes ``W = B(A + I) + C`` (:mod:`tfrobust.layers.factorized`), started
-  at ``C = W`` and ``A = B = 0``, so the factorized network computes exactly the dense one; then
-  adversarial training under the global l0 projection over B, A and C (:mod:`.l0`; k = keep x the
-  dense weights), the ``atmc32`` stage; then the ``atmcb`` stage adds the quantization constraint
-  (at most 2**bits values per variable) through ADMM (:mod:`.quant_admm`) and ends on the b-bit
-  weights. (The reference starts B and A from an SVD of the dense weights; starting from C = W
-  makes the first projection that of Al0, so ATMC begins where Al0 does and the factors take
-  budget only where they pay.) With ``factorized=False`` the same runs on the plain weights.
+- ``atmc``: each layer becomes ``W = B(A + I) + C`` (:mod:`tfrobust.layers.factorized`) at full
+  rank (or ``ranks``), B and A from the SVD of the dense weights and C = 0, as the reference
+  starts, so the factorized network computes the dense one; then adversarial training under the
+  global l0 projection over B, A and C together (:mod:`.l0`; k = keep x the dense weights), the
+  ``atmc32`` stage; then the ``atmcb`` stage adds the quantization constraint (at most 2**bits
+  values per variable) through ADMM (:mod:`.quant_admm`) on the support the 32-bit stage ended
+  with (its masks), and ends on the b-bit weights. Under a projection after every step, a group
+  of entries that starts at zero stays there (a gradient step is far below the budget's
+  threshold), so C, which starts at 0, keeps little of the budget, as in the reference. The
+  32-bit stage is shared by every bit width (``<base_dir>/atmc32/<id>``). With
+  ``factorized=False`` the same runs on the plain weights.
 - ``da``: the dense stage itself; ``nap``: natural dense training, tensorflow-model-optimization's
   ``prune_low_magnitude`` to ``1 - keep`` in every layer, natural fine-tuning under the masks;
   ``ap``: DA, global magnitude pruning to ``keep``, adversarial fine-tuning under the masks;
@@ -27,7 +30,8 @@ bits / dense weights x 32), and as the bytes of its TFLite file (int8 weights) a
 gzipped, with the exported model's agreement with the Keras model. Layout::
 
     <base_dir>/dense/<id>/            the dense stage (shared)
-    <base_dir>/atmc/<id>/config.json  the AtmcConfig
+    <base_dir>/atmc32/<id>/           ATMC's 32-bit stage (shared by every --bits)
+    <base_dir>/atmc/<id>/config.json  the AtmcConfig, less the fields its method ignores (its id)
                          <stage>/     each later stage: a run directory, model.tflite, export.json
                          results.json written last: one entry per reported model
 """
@@ -45,7 +49,8 @@ from tfrobust.compression.atmc_config import AtmcConfig, parse_ranks
 from tfrobust.compression.l0 import L0Projection, budget, l0_masks
 from tfrobust.compression.quant_admm import QuantizationAdmm
 from tfrobust.compression.size import export_record, read_export
-from tfrobust.errors import ConfigError
+from tfrobust.config import run_id
+from tfrobust.errors import ConfigError, TfrobustError
 from tfrobust.experiment import RunDir, RunLock
 from tfrobust.layers.compressible import compressible_layers, prunable_variables
 from tfrobust.training.hooks import Hook, StartFrom
@@ -60,6 +65,7 @@ class AtmcPipeline:
     def __init__(self, config: AtmcConfig, base_dir: str, data_dir: Optional[str] = None,
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
                  wait_for_lock: float = 0.0, setup=None, export_examples: int = 256):
+        config = config.canonical()
         self.config, self.base_dir = config, base_dir
         self.progress = progress or (lambda text: None)
         self.log_every, self.wait_for_lock, self.export_examples = log_every, wait_for_lock, export_examples
@@ -74,8 +80,19 @@ class AtmcPipeline:
         self.dense_weights = sum(int(np.prod(p.variable.shape)) for p in prunable_variables(model))
         if not self.dense_weights:
             raise ConfigError(f"--model={self.config.train.model} has no prunable layers to compress")
+        from tfrobust.compression.export import _plain
+
+        _plain(model)  # a layer TFLite cannot take fails now, not after training
         if self.config.method in ("atmc", "alr") and (self.config.factorized or self.config.method == "alr"):
-            self._factorized(model, self._ranks(model) or None)
+            _plain(self._factorized(model, self._ranks(model) or None))
+        if self.config.method == "qat":
+            from tfrobust.compression.qat import qat_model
+
+            try:
+                qat_model(model.get_weights())(model)
+            except Exception as e:  # tfmot refuses a layer it cannot quantize
+                raise ConfigError(f"--method=qat: tensorflow-model-optimization cannot quantize "
+                                  f"{self.config.train.model}: {str(e).splitlines()[0][:200]}") from None
 
     def _ranks(self, model) -> Dict[str, int]:
         ranks = parse_ranks(self.config.ranks)
@@ -109,20 +126,13 @@ class AtmcPipeline:
         return transform
 
     def _atmc_model(self, start, from_dense: bool):
-        """The factorized model: from the dense weights (C = W, A = B = 0), or a factorized stage's."""
-        from tfrobust.compression.factorize import as_matrix
-
+        """The factorized model: from the dense weights (the SVD factors, C = 0), or a factorized stage's."""
         def transform(model):
             if from_dense:
                 model.set_weights(start)
-                kernels = {layer.name: layer.effective_weights()["kernel"].numpy() for layer in compressible_layers(model)}
             factorized = self._factorized(model, self._ranks(model) or None)
             if not from_dense:
                 factorized.set_weights(start)
-                return factorized
-            for p in prunable_variables(factorized):
-                layer, part = p.name.rsplit("/", 1)
-                p.variable.assign(as_matrix(kernels[layer]) if part == "C" else np.zeros(p.variable.shape, np.float32))
             return factorized
         return transform
 
@@ -172,6 +182,8 @@ class AtmcPipeline:
         config = self.config.stage(name)
         if name == "dense":
             return RunDir.for_config(self.base_dir, "dense", config, self.progress, chief=self.chief)
+        if name == "atmc32":
+            return RunDir(os.path.join(self.base_dir, "atmc32", run_id(self.config.without_quantization())), config)
         return RunDir(os.path.join(self.root.path, name), config)
 
     # ---- running --------------------------------------------------------------------------------
@@ -209,14 +221,21 @@ class AtmcPipeline:
         hooks = hooks + [_Export(self._bits(name), self.dense_weights, x, self.progress)]
         trainer = Trainer(setup, self.stage_dir(name), hooks=hooks, log_every=self.log_every,
                           progress=lambda text: self.progress(f"{label} {text}"), wait_for_lock=self.wait_for_lock)
-        trainer.run(force=self.force and name != "dense")
-        if hasattr(trainer, "model"):
-            return trainer.model.get_weights()
+        trainer.run(force=self.force and name not in ("dense", "atmc32"))
+        model = trainer.model if hasattr(trainer, "model") else None
+        path = trainer.run_dir.path
         if name == "qat":
+            if not os.path.exists(os.path.join(path, "export.json")):
+                raise TfrobustError(f"{path} has no export.json, and tfmot's model does not reload to make it; "
+                                    "rerun with --force")
             return None
-        from tfrobust.saving import load_model
+        if model is None:
+            from tfrobust.saving import load_model
 
-        return load_model(os.path.join(trainer.run_dir.path, "model.keras")).get_weights()
+            model = load_model(os.path.join(path, "model.keras"))
+        if self.chief:  # a stage finished elsewhere (runs.train with the same settings) has none yet
+            export_record(model, path, self._bits(name), self.dense_weights, x, self.progress)
+        return model.get_weights()
 
     def _bits(self, stage: str) -> int:
         return self.config.bits if stage == "atmcb" else 8 if stage == "qat" else 32

@@ -95,8 +95,31 @@ class AtmcConfig(Config):
         for name in ("quant_every", "dense_iters", "compress_iters", "quant_iters"):
             if getattr(self, name) < 1:
                 self.bad(name, "it must be >= 1")
+        if self.ranks and not (self.method == "alr" or (self.method == "atmc" and self.factorized)):
+            raise ConfigError(f"--ranks={','.join(self.ranks)}: method {self.method} has no factorized layers "
+                              "(ranks apply to alr, and to atmc with --factorized)")
         for stage in ("dense",) + self.stages:
             self.stage(stage)
+
+    def canonical(self) -> "AtmcConfig":
+        """This config with the fields its method does not read at their defaults: ATMC's settings
+        for the baselines, the budget for da and qat. Its run id is the pipeline's, so two configs
+        that train the same thing share a directory."""
+        defaults = {f.name: f.default for f in dataclasses.fields(AtmcConfig) if f.name != "train"}
+        reset = []
+        if self.method != "atmc":
+            reset += ["bits", "quant_method", "rho", "rho_growth", "quant_every", "quant_iters", "factorized"]
+        if self.method in ("da", "qat"):
+            reset += ["keep"]
+        if self.method == "da":
+            reset += ["compress_iters"]
+        return dataclasses.replace(self, **{name: defaults[name] for name in reset})
+
+    def without_quantization(self) -> "AtmcConfig":
+        """The config with ATMC's quantization settings at their defaults: what its 32-bit stage depends on."""
+        defaults = {f.name: f.default for f in dataclasses.fields(AtmcConfig) if f.name != "train"}
+        return dataclasses.replace(self, **{name: defaults[name] for name in
+                                            ("bits", "quant_method", "rho", "rho_growth", "quant_every", "quant_iters")})
 
     @property
     def stages(self) -> Tuple[str, ...]:

@@ -42,7 +42,7 @@ class AtmcStudy:
             check_keep(keep, "keeps")
         if final_examples < 0:
             raise ConfigError(f"--final_examples={final_examples} is not allowed; it must be >= 0 (0: all)")
-        self.template, self.methods, self.keeps = template, tuple(methods), tuple(keeps)
+        self.template, self.methods, self.keeps = template, tuple(methods), tuple(dict.fromkeys(keeps))
         self.final_attacks, self.final_examples = parse_final_attacks(final_attacks), final_examples
         self.base_dir, self.progress, self.log_every = base_dir, progress or (lambda text: None), log_every
         self.configs = [dataclasses.replace(template, method=m, keep=k) for m in self.methods

@@ -119,6 +119,12 @@ def _plain(model: keras.Model) -> keras.Model:
     return plain
 
 
+def is_qat(model) -> bool:
+    """Whether ``model`` holds tensorflow-model-optimization's quantization wrappers (a model made
+    by ``quantize_model``: the converter reads its learned ranges and writes a full-integer model)."""
+    return any(type(layer).__module__.startswith("tensorflow_model_optimization") for layer in model.layers)
+
+
 def _convert(plain: keras.Model, weights: str) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(plain)
     if weights == "int8":
@@ -194,6 +200,9 @@ def export(model: keras.Model, path: str, weights: str = "int8", check_inputs=No
     errors). A float32 export beyond it raises :class:`TFLiteMismatchError` and writes nothing; an
     int8 one is written, with ``within_tolerance: False``.
 
+    A tensorflow-model-optimization quantization-aware model (:func:`is_qat`) is converted as it
+    is, to a full-integer model with its learned ranges, whatever ``weights`` says.
+
     Returns ``{"path", "bytes" (the file's size), "gzip_bytes" (gzip level 9 of the file),
     "dense_float32_bytes" (4 bytes per parameter of the plain model: no sparsity, no sharing),
     "weights", "examples", "max_abs_diff", "agreement", "tolerance", "within_tolerance"}``, the
@@ -203,10 +212,12 @@ def export(model: keras.Model, path: str, weights: str = "int8", check_inputs=No
     atol = TOLERANCES[weights] if atol is None else float(atol)
     if not atol >= 0:
         raise ConfigError(f"atol={atol!r} is not allowed; allowed: a number >= 0")
-    plain = _plain(model)
-    data = _convert(plain, weights)
+    qat = is_qat(model)  # exported as it is, int8 from its own ranges
+    plain = model if qat else _plain(model)
+    data = _convert(plain, "int8" if qat else weights)
     record = {"path": str(path), "bytes": len(data), "gzip_bytes": len(gzip.compress(data, 9)),
-              "dense_float32_bytes": 4 * int(plain.count_params()), "weights": weights,
+              "dense_float32_bytes": 4 * int(plain.count_params()),
+              "weights": "int8 (tfmot quantization-aware)" if qat else weights,
               "examples": None, "max_abs_diff": None, "agreement": None, "tolerance": None,
               "within_tolerance": None}
     if check_inputs is not None:

@@ -8,9 +8,11 @@ Euclidean projection keeps the ``k`` entries of largest ``|w|`` and zeroes the o
 
 :class:`L0Projection` applies it after every optimizer step, as the reference's projected gradient
 descent does: the masks stay at one during training, so a zeroed weight still gets gradients and
-comes back if a step makes it one of the ``k`` largest. After the last step the masks are set to
-the kept entries, so the final evaluation, the weight counts and the saved model see the sparse
-network.
+comes back if a step makes it one of the ``k`` largest (the evaluation records' ``l0`` holds the
+nonzero count; ``weights``, which counts masks, shows the dense network until the end). After
+the last step the masks are set to the kept entries, so the final evaluation, the weight counts
+and the saved model see the sparse network. A model whose masks are already set (a stage after
+another l0 stage) keeps its support: masked entries cannot come back.
 
     hook = L0Projection(keep=0.01)        # 1% of the model's prunable weights survive
     Trainer(setup, run_dir, hooks=[hook]).run()
@@ -50,7 +52,7 @@ def l0_masks(tensors: Sequence[tf.Tensor], k: int) -> List[tf.Tensor]:
     if k == total:
         keep = tf.ones([total], tf.float32)
     else:
-        _, index = tf.math.top_k(flat, k, sorted=False)
+        _, index = tf.math.top_k(flat, k, sorted=True)  # sorted: equal values go by position
         keep = tf.scatter_nd(tf.expand_dims(index, 1), tf.ones([k], tf.float32), [total])
     return [tf.reshape(part, t.shape) for part, t in zip(tf.split(keep, sizes), tensors)]
 

@@ -11,7 +11,8 @@ where ``quantize`` is k-means with a fixed zero centre (the reference's
 The support restriction keeps Z as sparse as W, so the quantization and the l0 projection
 (:mod:`tfrobust.compression.l0`) pull the same way. The reference keeps rho at 0.1 (``growth=1``)
 and updates every 5 batches. After the last step the weights themselves are quantized (``W =
-quantize(W)``), so the final evaluation and the saved model are the b-bit network.
+quantize(W)``, the masks on what stays nonzero), so the final evaluation and the saved model
+are the b-bit network.
 """
 from __future__ import annotations
 
@@ -69,6 +70,9 @@ class QuantizationAdmm(Admm):
             self.quantize_weights(trainer.model)
 
     def quantize_weights(self, model) -> None:
-        """``W = quantize(W)`` for every variable: the b-bit network."""
-        for name, w in self._variables(model).items():
-            w.assign(quantize(w.numpy(), self.bits, self.method).astype(w.dtype.as_numpy_dtype))
+        """``W = quantize(W)`` for every variable: the b-bit network; the masks drop the entries
+        the codebook's zero took, so weight counts and sizes agree."""
+        for p in prunable_variables(model):
+            if p.name in self._names:
+                p.variable.assign(quantize(p.variable.numpy(), self.bits, self.method).astype(np.float32))
+                p.assign(p.mask.numpy() * (p.variable.numpy() != 0))

@@ -40,16 +40,10 @@ def export_record(model, run_path: str, bits: int, dense_weights: int, check_inp
     path = os.path.join(run_path, "export.json")
     if os.path.exists(path):
         return read_export(run_path)
-    from tfrobust.compression.qat import export_qat, is_qat
+    from tfrobust.compression.export import export
 
     (progress or (lambda text: None))(f"exporting {run_path} to TFLite (int8 weights)")
-    tflite = os.path.join(run_path, "model.tflite")
-    if is_qat(model):
-        record = export_qat(model, tflite, check_inputs)
-    else:
-        from tfrobust.compression.export import export
-
-        record = export(model, tflite, weights="int8", check_inputs=check_inputs)
+    record = export(model, os.path.join(run_path, "model.tflite"), weights="int8", check_inputs=check_inputs)
     record = {"size": paper_size(model, bits, dense_weights), "tflite": {**record, "path": "model.tflite"}}
     write_json_atomic(path, record)
     return record

@@ -17,8 +17,11 @@ forward pass uses ``snap(k) + (k - stop_gradient(k))`` with ``k = kernel * mask`
 exactly ``snap(k)`` and whose gradient is that of ``kernel * mask``. The float kernel keeps
 training; the codebook does not follow it by itself: :meth:`~QuantizedMixin.fit_codebook` refits
 it to the current ``kernel * mask`` (at build time, in :func:`to_quantized`, in
-``set_plain_weights``; after ``set_weights`` or training steps, call it yourself, as ATMC does
-every few steps). The codebook is a weight, so it is saved and restored with the model.
+``set_plain_weights``; after ``set_weights`` or training steps, call it yourself). ATMC's pipeline
+does not train through these layers: it quantizes its weights by ADMM
+(:mod:`tfrobust.compression.quant_admm`); these layers hold a b-bit model whose codebook is part of
+the model (training with a straight-through gradient, storage, size in bits). The codebook is a
+weight, so it is saved and restored with the model.
 
     qmodel = to_quantized(model, bits=8)              # masked layers -> quantized, codebooks fitted
     qmodel.get_layer("fc").fit_codebook()             # after training steps
