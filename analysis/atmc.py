@@ -4,7 +4,7 @@ kept weights x bits ratio, and the int8 TFLite file's bytes, raw and gzipped).""
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 from analysis import tables
 from analysis.figures import pyplot, save_figure
@@ -45,18 +45,21 @@ def study_rows(study: Dict) -> List[Dict]:
     return sorted(rows, key=lambda r: (order.get(r["method"], 1), r["method"], -r["ratio"]))
 
 
-def plot_accuracy_vs_compression(study: Dict, path: str, attacks: Sequence[str] = ()) -> None:
-    """Natural and robust test accuracy against the compression ratio (log x), one line per method;
-    the dense model as a horizontal reference."""
+def plot_accuracy_vs_compression(study: Dict, path: str) -> None:
+    """Natural, PGD and (when the study has one) final-attack test accuracy against the compression
+    ratio (log x), one line per method; the dense model as a horizontal reference."""
     rows = study_rows(study)
-    robust = [k for k in rows[0] if k.startswith("pgd")] if rows else []
-    panels = ["natural"] + (robust[:1] or list(attacks)[:1])
+    keys = list(rows[0]) if rows else []
+    panels = [("natural", "natural")]
+    panels += [(k, "PGD") for k in keys if k.startswith("pgd")][:1]
+    panels += [(k, k.split(":")[0].replace(" (final)", "")) for k in keys if k.endswith("(final)")][:1]
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-    for ax, key in zip(axes[0], panels):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (key, short) in zip(axes[0], panels):
         by_method: Dict[str, list] = {}
         for r in rows:
-            by_method.setdefault(r["method"], []).append((r["ratio"], r[key]))
+            if r.get(key) is not None:
+                by_method.setdefault(r["method"], []).append((r["ratio"], r[key]))
         for method, points in sorted(by_method.items()):
             points.sort()
             if method == "DA":
@@ -65,7 +68,8 @@ def plot_accuracy_vs_compression(study: Dict, path: str, attacks: Sequence[str] 
             ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
         ax.set_xscale("log")
         ax.set_xlabel("compression ratio (kept weights x bits / dense x 32)")
-        ax.set_ylabel(f"test accuracy, {key}")
+        ax.set_ylabel(f"test accuracy, {short}")
+        ax.set_title(key, fontsize=7)
         ax.legend(fontsize=7)
     save_figure(fig, path)
 
