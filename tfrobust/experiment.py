@@ -228,3 +228,34 @@ class RunLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+class StagedRun:
+    """A run made of stages, each its own run directory, under one root run directory (the ADMM
+    and ATMC pipelines). A subclass sets ``root`` (a :class:`RunDir`), ``chief``, ``progress`` and
+    ``wait_for_lock``, and defines ``check()`` (fails on bad settings before anything is written),
+    ``run_stages()`` (runs or resumes every stage; ``self.force`` says whether to redo them) and
+    ``results(seconds)`` (the record, read from the stages)."""
+
+    def run(self, force: bool = False) -> Dict:
+        """Runs (or resumes, or returns) the stages under the root's lock; writes the root's
+        results.json last."""
+        import contextlib
+
+        self.force = force
+        root = self.root
+        if root.finished and not force:
+            self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
+            return root.read_results()
+        self.check()
+        t0 = time.time()
+        with RunLock(root.path, self.wait_for_lock) if self.chief else contextlib.nullcontext():
+            if self.chief:
+                if force:
+                    root.wipe()
+                root.prepare()
+            self.run_stages()
+            results = self.results(time.time() - t0)
+            if self.chief:
+                root.write_results(results)
+        return results

@@ -37,9 +37,7 @@ gzipped, with the exported model's agreement with the Keras model. Layout::
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import time
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -51,7 +49,7 @@ from tfrobust.compression.quant_admm import QuantizationAdmm
 from tfrobust.compression.size import export_record, read_export
 from tfrobust.config import run_id
 from tfrobust.errors import ConfigError, TfrobustError
-from tfrobust.experiment import RunDir, RunLock
+from tfrobust.experiment import RunDir, StagedRun
 from tfrobust.layers.compressible import compressible_layers, prunable_variables
 from tfrobust.training.hooks import Hook, StartFrom
 from tfrobust.training.loop import Trainer
@@ -59,7 +57,7 @@ from tfrobust.training.loop import Trainer
 LABELS = {"atmc32": "ATMC-32bit", "da": "DA", "nap": "NAP", "ap": "AP", "al0": "Al0", "alr": "ALR", "qat": "QAT-8bit"}
 
 
-class AtmcPipeline:
+class AtmcPipeline(StagedRun):
     """One method at one budget: ``AtmcPipeline(config, base_dir).run()`` -> its results record."""
 
     def __init__(self, config: AtmcConfig, base_dir: str, data_dir: Optional[str] = None,
@@ -187,27 +185,11 @@ class AtmcPipeline:
         return RunDir(os.path.join(self.root.path, name), config)
 
     # ---- running --------------------------------------------------------------------------------
-    def run(self, force: bool = False) -> Dict:
-        """Runs (or resumes, or returns) the pipeline; ``force`` redoes its stages after the dense one."""
-        self.force = force
-        root, c = self.root, self.config
-        if root.finished and not force:
-            self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
-            return root.read_results()
-        self.check()
-        t0 = time.time()
-        with RunLock(root.path, self.wait_for_lock) if self.chief else contextlib.nullcontext():
-            if self.chief:
-                if force:
-                    root.wipe()
-                root.prepare()
-            weights = self._stage("dense", None)
-            for name in c.stages:
-                weights = self._stage(name, weights)
-            results = self.results(time.time() - t0)
-            if self.chief:
-                root.write_results(results)
-        return results
+    def run_stages(self) -> None:
+        """The dense stage, then the method's (``force`` redoes those after the dense one)."""
+        weights = self._stage("dense", None)
+        for name in self.config.stages:
+            weights = self._stage(name, weights)
 
     def _stage(self, name: str, start) -> Optional[list]:
         """Runs stage ``name`` (or returns a finished one); returns its final weights (None for QAT,

@@ -26,7 +26,7 @@ import tf_keras as keras
 from tfrobust.compression.factorize import check_rank, factors, full_rank
 from tfrobust.errors import ConfigError
 from tfrobust.layers.compressible import Compressible, Prunable
-from tfrobust.layers.masked import MaskedConv2D, MaskedDense, decode_mask, encode_mask
+from tfrobust.layers.masked import MaskedConv2D, MaskedDense, decode_mask, dense_call, encode_mask
 from tfrobust.layers.plain import _convert
 
 FACTORS = ("B", "A", "C")  # the suffixes of the mask names, and the keys of get_config()["masks"]
@@ -176,17 +176,7 @@ class FactorizedDense(FactorizedMixin, keras.layers.Dense):
         self.built = True
 
     def call(self, inputs):
-        inputs = tf.cast(inputs, self.compute_dtype)
-        kernel = tf.cast(self.effective_kernel(), self.compute_dtype)
-        if inputs.shape.rank == 2:
-            outputs = tf.matmul(inputs, kernel)
-        else:
-            outputs = tf.tensordot(inputs, kernel, [[inputs.shape.rank - 1], [0]])
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, self.compute_dtype))
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return dense_call(self, inputs, self.effective_kernel())
 
     def get_config(self):
         return self._factor_config(super().get_config())

@@ -42,6 +42,22 @@ def decode_mask(encoded) -> np.ndarray:
     return np.asarray(encoded, dtype=np.float32)
 
 
+def dense_call(layer: keras.layers.Dense, inputs, kernel):
+    """What ``Dense.call`` computes, with ``kernel`` in place of the layer's own (a masked kernel,
+    a product of factors): inputs of rank >= 2, the layer's bias and activation, its compute dtype."""
+    inputs = tf.cast(inputs, layer.compute_dtype)
+    kernel = tf.cast(kernel, layer.compute_dtype)
+    if inputs.shape.rank == 2:
+        outputs = tf.matmul(inputs, kernel)
+    else:
+        outputs = tf.tensordot(inputs, kernel, [[inputs.shape.rank - 1], [0]])
+    if layer.use_bias:
+        outputs = tf.nn.bias_add(outputs, tf.cast(layer.bias, layer.compute_dtype))
+    if layer.activation is not None:
+        outputs = layer.activation(outputs)
+    return outputs
+
+
 class MaskConstraint(keras.constraints.Constraint):
     """Projects a kernel onto its mask after each optimizer step (then applies ``inner``, if any)."""
 
@@ -155,17 +171,7 @@ class MaskedDense(MaskedMixin, keras.layers.Dense):
         self._build_mask()
 
     def call(self, inputs):
-        inputs = tf.cast(inputs, self.compute_dtype)
-        kernel = tf.cast(self.masked_kernel, self.compute_dtype)
-        if inputs.shape.rank == 2:
-            outputs = tf.matmul(inputs, kernel)
-        else:
-            outputs = tf.tensordot(inputs, kernel, [[inputs.shape.rank - 1], [0]])
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, self.compute_dtype))
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return dense_call(self, inputs, self.masked_kernel)
 
     def get_config(self):
         return self._mask_config(super().get_config())

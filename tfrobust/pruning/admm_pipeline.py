@@ -20,18 +20,16 @@ masks (the lottery ticket, the paper's Table 5).
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 from tfrobust import attacks, build
 from tfrobust.config import run_id
 from tfrobust.errors import ConfigError
-from tfrobust.experiment import RunDir, RunLock
+from tfrobust.experiment import RunDir, StagedRun
 from tfrobust.io import write_json_atomic
 from tfrobust.layers.compressible import prunable_variables
 from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
@@ -40,7 +38,7 @@ from tfrobust.training.hooks import Hook, StartFrom
 from tfrobust.training.loop import Trainer
 
 
-class AdmmPipeline:
+class AdmmPipeline(StagedRun):
     """One ADMM pruning run: ``AdmmPipeline(config, base_dir).run()`` -> its results record."""
 
     def __init__(self, config: AdmmConfig, base_dir: str, data_dir: Optional[str] = None,
@@ -73,32 +71,16 @@ class AdmmPipeline:
             return RunDir(os.path.join(self.base_dir, "admm_stage", run_id(key)), config)
         return RunDir(os.path.join(self.root.path, name), config)
 
-    def run(self, force: bool = False) -> Dict:
-        """Runs (or resumes, or returns) the pipeline. ``force`` redoes its ADMM and retraining
-        stages, not a shared pretraining run."""
-        self.force = force
-        root, c = self.root, self.config
-        if root.finished and not force:
-            self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
-            return root.read_results()
-        self.check()
-        t0 = time.time()
-        with RunLock(root.path, self.wait_for_lock) if self.chief else contextlib.nullcontext():
-            if self.chief:
-                if force:
-                    root.wipe()
-                root.prepare()
-            start = self._stage("pretrain", []) if c.pretrain_iters else None
-            if c.admm_iters:
-                admm = Admm(self.ratios, c.sparsity, c.rho, c.rho_growth, c.admm_every)
-                start = self._stage("admm", [StartFrom(start), admm], admm)
-            init = self.setup.new_model().get_weights() if c.retrain_from == "init" else None
-            masks_of = lambda model: hard_prune_masks(model, self.ratios, c.sparsity)  # noqa: E731
-            self._stage("retrain", [StartFrom(start, masks_of, init)])
-        results = self.results(time.time() - t0)
-        if self.chief:
-            root.write_results(results)
-        return results
+    def run_stages(self) -> None:
+        """Pretraining, ADMM and retraining (``force`` redoes the last two, not a shared pretraining)."""
+        c = self.config
+        start = self._stage("pretrain", []) if c.pretrain_iters else None
+        if c.admm_iters:
+            admm = Admm(self.ratios, c.sparsity, c.rho, c.rho_growth, c.admm_every)
+            start = self._stage("admm", [StartFrom(start), admm], admm)
+        init = self.setup.new_model().get_weights() if c.retrain_from == "init" else None
+        masks_of = lambda model: hard_prune_masks(model, self.ratios, c.sparsity)  # noqa: E731
+        self._stage("retrain", [StartFrom(start, masks_of, init)])
 
     def _stage(self, name: str, hooks: List[Hook], admm: Optional[Admm] = None) -> list:
         """Runs stage ``name`` (or returns a finished one); returns its final weights."""
