@@ -78,11 +78,11 @@ class AtmcPipeline(StagedRun):
         self.dense_weights = sum(int(np.prod(p.variable.shape)) for p in prunable_variables(model))
         if not self.dense_weights:
             raise ConfigError(f"--model={self.config.train.model} has no prunable layers to compress")
-        from tfrobust.compression.export import _plain
+        from tfrobust.compression.export import check_exportable
 
-        _plain(model)  # a layer TFLite cannot take fails now, not after training
+        check_exportable(model)  # a layer TFLite cannot take fails now, not after training
         if self.config.method in ("atmc", "alr") and (self.config.factorized or self.config.method == "alr"):
-            _plain(self._factorized(model, self._ranks(model) or None))
+            check_exportable(self._factorized(model, self._ranks(model) or None))
         if self.config.method == "qat":
             from tfrobust.compression.qat import qat_model
 

@@ -125,6 +125,12 @@ def is_qat(model) -> bool:
     return any(type(layer).__module__.startswith("tensorflow_model_optimization") for layer in model.layers)
 
 
+def check_exportable(model: keras.Model) -> None:
+    """Fails (ConfigError, naming the layer) if :func:`to_tflite` would refuse ``model``'s layers;
+    converts nothing, so a pipeline can check before it trains."""
+    _plain(model)
+
+
 def _convert(plain: keras.Model, weights: str) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(plain)
     if weights == "int8":
