@@ -78,6 +78,7 @@ class AtmcPipeline(StagedRun):
         self.dense_weights = sum(int(np.prod(p.variable.shape)) for p in prunable_variables(model))
         if not self.dense_weights:
             raise ConfigError(f"--model={self.config.train.model} has no prunable layers to compress")
+        self._export_inputs = next(iter(self.setup.splits.test.unbatch().batch(self.export_examples)))[0].numpy()
         from tfrobust.compression.export import check_exportable
 
         check_exportable(model)  # a layer TFLite cannot take fails now, not after training
@@ -199,7 +200,7 @@ class AtmcPipeline(StagedRun):
         if admm is not None:
             setup = admm.attach(setup)
         label = f"[{self.config.method} keep={self.config.keep:g} {name}]"
-        x = next(iter(self.setup.splits.test.unbatch().batch(self.export_examples)))[0].numpy()
+        x = self._export_inputs
         hooks = hooks + [_Export(self._bits(name), self.dense_weights, x, self.progress)]
         trainer = Trainer(setup, self.stage_dir(name), hooks=hooks, log_every=self.log_every,
                           progress=lambda text: self.progress(f"{label} {text}"), wait_for_lock=self.wait_for_lock)

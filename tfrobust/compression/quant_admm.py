@@ -40,7 +40,6 @@ class QuantizationAdmm(Admm):
         super().__post_init__()
         check_bits(self.bits)
         check_method(self.bits, self.method)
-        self._variables_now = None
 
     def names(self, model) -> List[str]:
         names = [p.name for p in prunable_variables(model)]
@@ -48,21 +47,14 @@ class QuantizationAdmm(Admm):
             raise ConfigError(f"model {model.name!r} has no prunable weights to quantize")
         return names
 
+    def state(self, trainer):
+        out = super().state(trainer)
+        self._weights = self._variables(trainer.model)  # W, whose support Z keeps
+        return out
+
     def target(self, name: str, weights: np.ndarray) -> np.ndarray:
-        support = self._variables_now[name] != 0 if self._variables_now else True
+        support = self._weights[name].numpy() != 0
         return quantize(weights * support, self.bits, self.method).astype(np.float32)
-
-    def update(self, model):
-        self._variables_now = {name: w.numpy() for name, w in self._variables(model).items()}
-        try:
-            return super().update(model)
-        finally:
-            self._variables_now = None
-
-    def before_train(self, trainer, start_step):
-        self._variables_now = {name: w.numpy() for name, w in self._variables(trainer.model).items()}
-        super().before_train(trainer, start_step)
-        self._variables_now = None
 
     def after_step(self, trainer, step):
         super().after_step(trainer, step)
