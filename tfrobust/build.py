@@ -73,7 +73,7 @@ class Setup(Parts):
         validation split, which was carved with this setup's seed: the lottery's trials share one.
         The :attr:`transform` carries over; regularisers added to this setup (ADMM's penalty) do not.
         """
-        same = ("dataset", "valid_size", "batch_size", "eval_batch_size", "strategy", "devices")
+        same = ("dataset", "valid_size", "train_examples", "batch_size", "eval_batch_size", "strategy", "devices")
         changed = [name for name in same if getattr(config, name) != getattr(self.config, name)]
         if changed:
             raise ConfigError(f"with_config cannot change {', '.join(changed)}: build a new setup")
@@ -100,8 +100,13 @@ def check(config: TrainConfig, num_classes: int = 10) -> Parts:
     for spec in config.evaluation_attacks:
         attack = attacks.with_options(attacks.from_spec(spec, flag), **labels)
         evaluation[attack.label] = attack
-    return Parts(model_name, model_options, train_attack, evaluation,
-                 _objective(config, train_attack, num_classes), tuple(regularizers.from_config(config)))
+    objective = _objective(config, train_attack, num_classes)
+    try:
+        objective.check_model_options(model_options)
+    except ConfigError as e:
+        raise ConfigError(f"--objective={config.objective}: {e}") from None
+    return Parts(model_name, model_options, train_attack, evaluation, objective,
+                 tuple(regularizers.from_config(config)))
 
 
 def load_splits(config: TrainConfig, data_dir: Optional[str] = None):
@@ -110,7 +115,8 @@ def load_splits(config: TrainConfig, data_dir: Optional[str] = None):
 
     name, options = parse_flag_spec("dataset", config.dataset, data.DATASETS, reserved=("data_dir",))
     return data.load(name, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
-                     valid_size=config.valid_size, seed=config.seed, data_dir=data_dir, **options)
+                     valid_size=config.valid_size, seed=config.seed, data_dir=data_dir,
+                     max_train=config.train_examples or None, **options)
 
 
 def build(config: TrainConfig, data_dir: Optional[str] = None, strategy=None, splits=None) -> Setup:
@@ -125,6 +131,10 @@ def build(config: TrainConfig, data_dir: Optional[str] = None, strategy=None, sp
             attack.check_classes(splits.num_classes)
         except ConfigError as e:
             raise ConfigError(f"--{flag}={attack.label}: {e}") from None
+    try:
+        parts.objective.check_input(splits.input_shape)
+    except ConfigError as e:
+        raise ConfigError(f"--objective={config.objective}: {e}") from None
     objective = dataclasses.replace(parts.objective, num_classes=splits.num_classes)
     fields = {f.name: getattr(parts, f.name) for f in dataclasses.fields(Parts)}
     return Setup(**{**fields, "objective": objective}, config=config, strategy=strategy, splits=splits)

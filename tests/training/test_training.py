@@ -29,7 +29,7 @@ def trainer(config, base_dir, **kw):
 
 
 @pytest.mark.parametrize("kw,message", [
-    (dict(objective="pgd"), "--objective=pgd: unknown training objective 'pgd'; known: madry, mix, natural, trades"),
+    (dict(objective="pgd"), "--objective=pgd: unknown training objective 'pgd'; known: awp, entropy_sgd, madry, mart, mix, natural, rotation, rwp, trades"),
     (dict(objective="mix:beta=1"), "--objective=mix:beta=1: 'mix:beta=1': training objective 'mix' has no option 'beta'"),
     (dict(optimizer="lbfgs"), "--optimizer='lbfgs' is not allowed; allowed: adam, sgd"),
     (dict(experiment="../elsewhere"), "--experiment='../elsewhere' is not allowed; it must be a plain directory name"),

@@ -88,7 +88,7 @@ def carve(n: int, valid_size: int, seed: int):
 
 def load(name: str, *, batch_size: int = 128, eval_batch_size: Optional[int] = None,
          valid_size: int = 0, seed: int = 0, data_dir: Optional[str | os.PathLike] = None,
-         max_test: Optional[int] = None, **options) -> Splits:
+         max_test: Optional[int] = None, max_train: Optional[int] = None, **options) -> Splits:
     """Loads dataset ``name`` and builds its train / valid / test pipelines.
 
     ``valid_size`` examples (0 <= valid_size < training-set size) are carved from the training
@@ -96,8 +96,10 @@ def load(name: str, *, batch_size: int = 128, eval_batch_size: Optional[int] = N
     (the same seed gives the same sequence of epoch orders; like every TensorFlow op seed it is
     combined with the global seed when ``tf.random.set_seed`` was called). ``eval_batch_size``
     (default ``batch_size``) batches ``valid`` and ``test``, which are not shuffled.
-    ``max_test`` keeps only the first ``max_test`` test examples. ``options`` go to the dataset
-    (see :func:`tfrobust.data.options`).
+    ``max_test`` keeps only the first ``max_test`` test examples; ``max_train`` keeps only the first
+    ``max_train`` training examples left after the validation split is carved (so ``valid`` does not
+    depend on it; ``--train_examples``). ``options`` go to the dataset (see
+    :func:`tfrobust.data.options`).
     """
     batch_size = check_int("batch_size", batch_size, 1)
     eval_batch_size = batch_size if eval_batch_size is None else check_int(
@@ -106,6 +108,8 @@ def load(name: str, *, batch_size: int = 128, eval_batch_size: Optional[int] = N
     seed = check_int("seed", seed, 0, _SEED_MAX)
     if max_test is not None:
         max_test = check_int("max_test", max_test, 1)
+    if max_train is not None:
+        max_train = check_int("max_train", max_train, 1)
 
     arrays = load_arrays(name, data_dir, **options)
     n_train = arrays.train_size
@@ -118,6 +122,12 @@ def load(name: str, *, batch_size: int = 128, eval_batch_size: Optional[int] = N
         train_idx, valid_idx = carve(n_train, valid_size, seed)
         valid = pipeline(x_train[valid_idx], y_train[valid_idx], eval_batch_size)
         x_train, y_train = x_train[train_idx], y_train[train_idx]
+    if max_train is not None:
+        if max_train > len(y_train):
+            raise ConfigError(f"--train_examples={max_train} (max_train) is not allowed for dataset {name!r}: "
+                              f"only {len(y_train)} training examples remain after valid_size={valid_size}; "
+                              f"allowed: 0 (all) to {len(y_train)}")
+        x_train, y_train = x_train[:max_train], y_train[:max_train]
     x_test, y_test = arrays.x_test[:max_test], arrays.y_test[:max_test]
     return Splits(
         train=pipeline(x_train, y_train, batch_size, shuffle_seed=seed),

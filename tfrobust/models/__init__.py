@@ -1,5 +1,5 @@
 """The model registry. ``build_model(name, input_shape, num_classes, seed, **options)``."""
-from tfrobust.models import dense, lenet, resnet  # noqa: F401  (register the models)
+from tfrobust.models import dense, lenet, resnet, rotation  # noqa: F401  (register the models and the rotation head)
 from tfrobust.models.registry import MODELS, build_model
 
 

@@ -1,9 +1,13 @@
 """The model registry: short name -> factory ``(input_shape, num_classes, seed, **options)``.
 
 Every model outputs logits and is built from masked layers, so that any of them can be pruned.
+Every model also takes ``rotation_head`` (default false): ``true`` wraps it with a 4-way
+self-supervised rotation head (:mod:`tfrobust.models.rotation`, for the ``rotation`` objective).
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Sequence
 
 import numpy as np
@@ -14,7 +18,45 @@ from tfrobust.data.arrays import check_int
 from tfrobust.errors import ConfigError
 from tfrobust.registry import Registry
 
-MODELS: Registry = Registry("model")
+
+class ModelRegistry(Registry):
+    """The model registry: every factory registered here also takes ``rotation_head`` (a bool,
+    default false), which wraps the model it builds with a 4-way rotation head
+    (:mod:`tfrobust.models.rotation`)."""
+
+    def register(self, name: str):
+        def decorator(factory):
+            Registry.register(self, name)(_with_rotation_head_option(factory, name))
+            return factory
+
+        return decorator
+
+
+def _with_rotation_head_option(factory, name: str):
+    """``factory`` with the ``rotation_head`` option added to its signature (which the spec
+    parser and :meth:`Registry.build` read)."""
+    signature = inspect.signature(factory)
+    if "rotation_head" in signature.parameters:
+        return factory
+
+    @functools.wraps(factory)
+    def build(*args, rotation_head=False, **options):
+        check_option(name, "rotation_head", rotation_head, isinstance(rotation_head, bool), "true or false")
+        model = factory(*args, **options)
+        if not rotation_head:
+            return model
+        from tfrobust.models.rotation import with_rotation_head
+
+        return with_rotation_head(model, seed=options.get("seed", 0))
+
+    params = list(signature.parameters.values())
+    at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+    option = inspect.Parameter("rotation_head", inspect.Parameter.KEYWORD_ONLY, default=False)
+    build.__signature__ = signature.replace(parameters=params[:at] + [option] + params[at:])
+    return build
+
+
+MODELS: Registry = ModelRegistry("model")
 
 
 def build_model(

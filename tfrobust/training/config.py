@@ -12,6 +12,7 @@ import math
 from typing import Tuple
 
 from tfrobust.config import Config, field
+from tfrobust.errors import ConfigError
 
 # Set by the build step, not by the user, in an --objective spec.
 OBJECTIVE_RESERVED = ("attack", "label_smoothing", "num_classes")
@@ -20,9 +21,12 @@ OBJECTIVE_RESERVED = ("attack", "label_smoothing", "num_classes")
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(Config):
     experiment: str = field("train", "Experiment name: the run directory is <base_dir>/<experiment>/<id>/.")
-    model: str = field("dense-300-100", "Model spec name[:option=value,...], e.g. lenet:width=16.")
+    model: str = field("dense-300-100", "Model spec name[:option=value,...], e.g. lenet:width=16 (every model also "
+                                        "takes rotation_head=true: a 4-way rotation head for --objective=rotation).")
     dataset: str = field("fashion_mnist", "Dataset spec name[:option=value,...].")
     valid_size: int = field(10000, "Training examples held out for validation (0: none).")
+    train_examples: int = field(0, "Train on only the first this many training examples left after the validation "
+                                   "split is carved (the validation split does not change; 0: all).")
     batch_size: int = field(60, "Global training batch size (split across replicas).")
     eval_batch_size: int = field(500, "Evaluation batch size.")
     train_iters: int = field(2000, "Training iterations (optimizer steps).")
@@ -32,7 +36,12 @@ class TrainConfig(Config):
                                          "run at the end only) see (0: as --eval_examples).")
     objective: str = field("natural", "Training objective spec name[:option=value,...]: natural, mix "
                                       "(adv_weight=0.5: clean and --attack examples), madry (only --attack "
-                                      "examples), trades (beta=6.0: KL to the clean output).")
+                                      "examples), trades (beta=6.0: KL to the clean output), mart (beta=6.0: "
+                                      "boosted CE plus confidence-weighted KL), awp (xi=0.005: adversarial weight "
+                                      "perturbation, layer-wise relative size), rwp (xi=0.5: random weight "
+                                      "perturbation), entropy_sgd (inner_steps=5, gamma=1e-4, noise=1e-4, "
+                                      "inner_lr=0.1, alpha=0.75), rotation (weight=0.5: self-supervised rotation "
+                                      "prediction; needs --model=...,rotation_head=true).")
     attack: str = field("pgd:eps=0.3,step_size=0.05,steps=10",
                         "Attack spec the objective trains against and (unless --eval_attacks) evaluation "
                         "uses. Training takes the attack's training defaults (pgd: its last iterate, "
@@ -41,6 +50,22 @@ class TrainConfig(Config):
                                           "labels instead of the true ones.")
     eval_attacks: Tuple[str, ...] = field((), "Attack specs to evaluate with (default: --attack).")
     label_smoothing: float = field(0.0, "Label smoothing in [0, 1) for the training cross-entropy.")
+    label_noise: float = field(0.0, "Label noise in [0, 1) (Stutz et al.'s ln models): each training label the "
+                                    "objective's losses see is replaced, with this probability, by a uniformly "
+                                    "random class (it may draw the true one), drawn anew for every batch; the "
+                                    "training attack still attacks the true labels. 0: off.")
+    weight_clip: float = field(0.0, "Clip every weight outside normalisation layers (kernels, biases) to "
+                                    "[-weight_clip, weight_clip] before the first step and after every update "
+                                    "(0: off).")
+    weight_average: float = field(0.0, "Keep an exponential moving average of the weights, avg <- tau * avg + "
+                                       "(1 - tau) * w after every step, with this tau in [0, 1) (Stutz et al.: "
+                                       "0.9975); evaluations, snapshots, the best model and model.keras use it, "
+                                       "training continues on the raw weights (0: off).")
+    early_stopping: bool = field(False, "Early stopping by checkpoint selection: keep the weights with the best "
+                                        "robust validation accuracy (the first evaluation attack evaluated at "
+                                        "every point, else natural) in best/model.keras; training runs to the end.")
+    snapshots: bool = field(False, "Save the evaluated model at every evaluation point to "
+                                   "snapshots/step_<NNNNNN>.keras.")
     l1_reg: float = field(0.0, "L1 penalty on the prunable (masked) weights.")
     optimizer: str = field("adam", "Optimizer: adam or sgd.")
     learning_rate: float = field(1.2e-3, "Peak learning rate.")
@@ -67,7 +92,7 @@ class TrainConfig(Config):
         bad = self.bad
         if not self.experiment or "/" in self.experiment or self.experiment.startswith("."):
             bad("experiment", "it must be a plain directory name")
-        for name in ("valid_size", "eval_examples", "costly_eval_examples", "seed"):
+        for name in ("valid_size", "train_examples", "eval_examples", "costly_eval_examples", "seed"):
             if getattr(self, name) < 0:
                 bad(name, "it must be >= 0")
         if self.seed >= 2 ** 63:
@@ -80,11 +105,16 @@ class TrainConfig(Config):
                               ("strategy", STRATEGIES)):
             if getattr(self, name) not in allowed:
                 bad(name, f"allowed: {', '.join(allowed)}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            bad("label_smoothing", "it must be in [0, 1)")
+        for name in ("label_smoothing", "label_noise"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                bad(name, "it must be in [0, 1)")
+        if not 0.0 <= self.weight_average < 1.0:
+            bad("weight_average", "it must be in [0, 1) (0: off)")
+        if self.early_stopping and self.valid_size == 0:
+            raise ConfigError("--early_stopping needs a validation split: set --valid_size > 0")
         if not 0.0 <= self.min_lr_factor <= 1.0:
             bad("min_lr_factor", "it must be in [0, 1]")
-        for name in ("l1_reg", "weight_decay", "momentum"):
+        for name in ("l1_reg", "weight_decay", "momentum", "weight_clip"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 bad(name, "it must be a finite number >= 0")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):

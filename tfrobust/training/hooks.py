@@ -10,12 +10,21 @@ A hook overrides what it needs; each method receives the trainer (``setup``, ``m
   the step's loss and the objective's metrics;
 - ``after_eval(trainer, step, record)``: at each evaluation point, in order; ``record`` starts as
   ``{step, train_loss, learning_rate}`` and the standard :class:`Evaluation` fills it;
-- ``after_train(trainer)``: after the last step, before results.json is written.
+- ``after_train(trainer)``: after the last step, before results.json is written;
+- ``results(trainer)``: entries the hook adds to the results record (results.json).
 
 The standard hooks run in this order around the user's: :class:`Divergence`, :class:`Evaluation`,
 :class:`TensorBoard`, :class:`Progress`, the user's hooks, :class:`Checkpointing` (which writes
 the metrics line and then the checkpoint). The trainer takes a replacement for any of them but
-Progress.
+Progress. The config's options add hooks around :class:`Evaluation`, so that all of them see the
+evaluated weights: ``--weight_average`` puts :class:`~tfrobust.training.averaging.UseAverage`
+before it and :class:`~tfrobust.training.averaging.UseRaw` after the others;
+``--early_stopping`` and ``--snapshots`` put
+:class:`~tfrobust.training.early_stopping.EarlyStopping` and
+:class:`~tfrobust.training.snapshots.Snapshots` right after it:
+
+    Divergence, [UseAverage], Evaluation, [EarlyStopping], [Snapshots], [UseRaw], TensorBoard,
+    Progress, the user's hooks, Checkpointing
 """
 from __future__ import annotations
 
@@ -49,6 +58,10 @@ class Hook:
 
     def after_train(self, trainer) -> None:
         """After the last step, before results.json is written."""
+
+    def results(self, trainer) -> Dict[str, object]:
+        """Entries to add to the results record (JSON values), after ``after_train``."""
+        return {}
 
 
 class Divergence(Hook):

@@ -23,42 +23,63 @@ import tensorflow as tf
 
 from tfrobust.experiment import RunDir, RunLock
 from tfrobust.saving import save_model
+from tfrobust.training.averaging import UseAverage, UseRaw, WeightAverage
+from tfrobust.training.clipping import clip, clipped_variables
 from tfrobust.training.config import TrainConfig
+from tfrobust.training.early_stopping import EarlyStopping
 from tfrobust.training.hooks import Checkpointing, Divergence, Evaluation, Hook, Progress, TensorBoard
+from tfrobust.training.label_noise import attacking_true_labels, noisy_labels
 from tfrobust.training.optim import learning_rate_at, make_optimizer
+from tfrobust.training.snapshots import Snapshots
 
 
 def make_train_step(model, optimizer, objective, regularizers, strategy, global_batch_size: int,
-                    seed: int, iteration: tf.Variable):
+                    seed: int, iteration: tf.Variable, label_noise: float = 0.0, num_classes: int = 10,
+                    weight_clip: float = 0.0, after_update: Optional[Callable[[], None]] = None):
     """The compiled step ``train_step(iterator) -> (loss, metrics)``: one batch, one update.
 
     Each replica's loss is its batch mean scaled by its share of ``global_batch_size``, and each
     regulariser is divided by the number of replicas, so any number of replicas gives the same
     update. The objective's seed is ``(seed, iteration)`` folded with the replica id, so a resumed
     run draws the same random starts.
+
+    ``label_noise`` > 0 replaces each label the objective's losses see, with that probability, by
+    a class uniform in ``[0, num_classes)``, drawn from the step seed; the training attack still
+    attacks the true labels (:mod:`tfrobust.training.label_noise`). After the replicas' update,
+    ``weight_clip`` > 0 clips the weights (:mod:`tfrobust.training.clipping`), then
+    ``after_update()`` runs (in cross-replica context; the weight average's update).
     """
     replicas = strategy.num_replicas_in_sync
+    clipped = clipped_variables(model) if weight_clip else []
 
     def replica_step(x, y, step):
         ctx = tf.distribute.get_replica_context()
         step_seed = tf.stack([tf.constant(seed, tf.int64), step])
         step_seed = tf.random.experimental.stateless_fold_in(step_seed, ctx.replica_id_in_sync_group)
-        objective.before_update(model, x, y, step_seed)
+        step_objective = objective
+        if label_noise:
+            true_y, y = y, noisy_labels(y, label_noise, num_classes, step_seed)
+            step_objective = attacking_true_labels(objective, y, true_y)
+        step_objective.before_update(model, x, y, step_seed)
         with tf.GradientTape() as tape:
-            loss, metrics = objective.loss(model, x, y, step_seed)
+            loss, metrics = step_objective.loss(model, x, y, step_seed)
             share = tf.cast(tf.shape(x)[0], loss.dtype) / global_batch_size
             loss = loss * share
             for term in regularizers:
                 loss += term(model) / replicas
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        objective.after_update(model, x, y, step_seed)
+        step_objective.after_update(model, x, y, step_seed)
         return loss, metrics
 
     @tf.function
     def train_step(iterator):
         x, y = next(iterator)
         loss, metrics = strategy.run(replica_step, args=(x, y, iteration))
+        if clipped:
+            clip(clipped, weight_clip)
+        if after_update is not None:
+            after_update()
         iteration.assign_add(1)
         mean = tf.distribute.ReduceOp.MEAN
         return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
@@ -74,6 +95,14 @@ class Trainer:
     ``evaluation``, ``tensorboard`` and ``checkpointing`` replace a standard hook; ``progress`` receives progress
     lines every ``log_every`` iterations. A second process on the same run directory is refused,
     or waits up to ``wait_for_lock`` seconds for the first (:class:`~tfrobust.experiment.RunLock`).
+
+    The config's training options: ``label_noise`` and ``weight_clip`` act in the compiled step
+    (:func:`make_train_step`); before the first step (after the hooks' ``before_train``, so after
+    a :class:`~tfrobust.training.hooks.StartFrom` set the weights) the weights are clipped and the
+    weight average starts. ``weight_average`` makes :attr:`averaging` (a
+    :class:`~tfrobust.training.averaging.WeightAverage`): every evaluation point sees the average,
+    and at the end the model holds it (model.keras saves it; ``averaging.raw`` holds the raw
+    weights). ``early_stopping`` and ``snapshots`` add their hooks after the evaluation.
     """
 
     def __init__(self, setup, run_dir: RunDir, hooks: Sequence[Hook] = (), evaluation: Hook = None,
@@ -86,8 +115,15 @@ class Trainer:
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
         self.checkpointing = checkpointing or Checkpointing()
-        self.hooks = [divergence or Divergence(), evaluation or Evaluation(), tensorboard or TensorBoard(),
+        c = self.config
+        evaluated = [evaluation or Evaluation()]
+        evaluated += [EarlyStopping()] if c.early_stopping else []
+        evaluated += [Snapshots()] if c.snapshots else []
+        if c.weight_average:
+            evaluated = [UseAverage(), *evaluated, UseRaw()]
+        self.hooks = [divergence or Divergence(), *evaluated, tensorboard or TensorBoard(),
                       Progress(progress), *hooks, self.checkpointing]
+        self.averaging: Optional[WeightAverage] = None
         self.logs: Dict[str, float] = {}
 
     @property
@@ -96,15 +132,25 @@ class Trainer:
 
     def build(self) -> None:
         """The model, optimizer, iteration counter and compiled step."""
-        s = self.setup
+        s, c = self.setup, self.config
         self.model = s.new_model()
         with s.strategy.scope():
-            self.optimizer = make_optimizer(self.config)
+            self.optimizer = make_optimizer(c)
             self.optimizer.build(self.model.trainable_variables)
             self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+            self.averaging = WeightAverage(self.model, c.weight_average) if c.weight_average else None
         self._train_step = make_train_step(self.model, self.optimizer, s.objective, s.regularizers,
-                                           s.strategy, self.config.batch_size, self.config.seed,
-                                           self.iteration)
+                                           s.strategy, c.batch_size, c.seed, self.iteration,
+                                           label_noise=c.label_noise, num_classes=s.splits.num_classes,
+                                           weight_clip=c.weight_clip,
+                                           after_update=self.averaging.update if self.averaging else None)
+
+    def _start(self) -> None:
+        """Before the first step: clips the weights (``weight_clip``), starts the average."""
+        if self.config.weight_clip:
+            clip(clipped_variables(self.model), self.config.weight_clip)
+        if self.averaging is not None:
+            self.averaging.start()
 
     def run(self, force: bool = False) -> Dict:
         """Trains (or resumes) in the run directory, holding its lock; returns the results record."""
@@ -126,6 +172,8 @@ class Trainer:
         self.progress(f"resuming {rd.path} from iteration {start_step}" if start_step else f"training in {rd.path}")
         for hook in self.hooks:
             hook.before_train(self, start_step)
+        if start_step == 0:
+            self._start()
 
         # The data order is a function of the seed only: resuming skips what was already seen.
         train = self.setup.splits.train_stream(c.seed).skip(start_step)
@@ -149,8 +197,12 @@ class Trainer:
                     hook.after_eval(self, step, record)
         for hook in self.hooks:
             hook.after_train(self)
+        if self.averaging is not None:
+            self.averaging.use_average()  # the run's model is the average
         results = {"config": c.to_dict(), "id": rd.id, "final": record,
                    "train_seconds": time.time() - t0, "resumed_from": start_step}
+        for hook in self.hooks:
+            results.update(hook.results(self))
         if self.chief:
             save_model(self.model, os.path.join(rd.path, "model.keras"))
             rd.write_results(results)  # last: its presence marks the run finished

@@ -5,10 +5,15 @@ An objective is a frozen dataclass of its settings, named on the command line by
 the attack's training defaults), the label smoothing and the number of classes. The training step
 calls, on each replica and inside one compiled graph::
 
-    objective.before_update(model, x, y, seed)     # may change the weights (AWP's ascent)
+    objective.before_update(model, x, y, seed)     # may change the weights
     loss, metrics = objective.loss(model, x, y, seed)   # under the gradient tape
     ... the loop adds the regularisers, takes gradients and applies them ...
     objective.after_update(model, x, y, seed)      # may change the weights (ATMC's projection)
+
+An objective may also move the weights inside ``loss`` and put them back exactly before it
+returns (AWP, Entropy-SGD: :func:`tfrobust.training.weight_perturbation.weights_moved`); the
+gradient then uses the values its forward pass read. ``check_model_options`` and ``check_input``
+let the build step refuse a model or input shape the objective cannot train (the rotation head).
 
 ``loss`` is the mean over the replica's batch; ``metrics`` maps names to scalars the loop logs
 (TensorBoard ``train/<name>``). ``seed`` is a [2] int64 tensor that depends on the run's seed, the
@@ -57,6 +62,15 @@ class Objective(abc.ABC):
     @abc.abstractmethod
     def loss(self, model, x, y, seed) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
         """The replica batch's mean loss and the named terms to log."""
+
+    def check_model_options(self, options: dict) -> None:
+        """Raises ConfigError when the objective cannot train a model built with these ``--model``
+        options (the build step calls it)."""
+        del options
+
+    def check_input(self, input_shape) -> None:
+        """Raises ConfigError when the objective cannot train on inputs of ``input_shape`` (H, W, C)."""
+        del input_shape
 
     def before_update(self, model, x, y, seed) -> None:
         """Runs before the loss and the gradient step (in the compiled step)."""
@@ -168,6 +182,50 @@ class Trades(Objective):
         return x_adv
 
 
+@OBJECTIVES.register("mart")
+@dataclasses.dataclass(frozen=True)
+class Mart(Objective):
+    """MART (Wang et al., 2020): a boosted cross-entropy on the adversarial example plus ``beta``
+    times the KL divergence from the clean to the adversarial output, weighted per example by how
+    unsure the clean output is of the true class::
+
+        BCE(p_adv, y) = -log p_adv[y] - log(1.0001 - max_{k != y} p_adv[k] + 1e-12)
+        loss = mean BCE + beta * mean_i KL(p_clean,i || p_adv,i) * (1.0000001 - p_clean,i[y_i])
+
+    with the reference implementation's constants, its ``log(p_adv + 1e-12)`` inside the KL, and
+    gradients through every term (both forward passes in training mode, and the clean
+    probabilities, the weight included). The adversarial examples are the training attack's
+    (``--attack``, as for ``madry``); the reference runs its own PGD on the cross-entropy from the
+    clean input plus N(0, 0.001²) noise. ``label_smoothing`` applies to the cross-entropy part of
+    the BCE only. Logs ``adv_loss`` (the adversarial cross-entropy), ``bce`` and ``kl`` (the
+    weighted KL term)."""
+
+    beta: float = 6.0
+    uses_attack = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (isinstance(self.beta, (int, float)) and not isinstance(self.beta, bool)
+                and math.isfinite(self.beta) and self.beta >= 0):
+            raise ConfigError(f"objective 'mart': beta={self.beta!r} is not allowed; it must be a finite "
+                              "number >= 0")
+
+    def loss(self, model, x, y, seed):
+        x_adv = self.adversarial(model, x, y, seed)
+        logits = model(x, training=True)  # the reference's order (batch-norm statistics)
+        logits_adv = model(x_adv, training=True)
+        y = tf.cast(y, tf.int32)
+        p_adv = tf.nn.softmax(logits_adv)
+        true = tf.one_hot(y, tf.shape(p_adv)[-1], dtype=p_adv.dtype)
+        other = tf.reduce_max(tf.where(true > 0, -1.0, p_adv), axis=-1)  # most likely wrong class
+        ce = self.cross_entropy(logits_adv, y)
+        bce = ce + tf.reduce_mean(-tf.math.log(1.0001 - other + 1e-12))
+        p_clean = tf.nn.softmax(logits)
+        kl = tf.reduce_sum(p_clean * (tf.nn.log_softmax(logits) - tf.math.log(p_adv + 1e-12)), axis=-1)
+        weighted = tf.reduce_mean(kl * (1.0000001 - tf.reduce_sum(p_clean * true, axis=-1)))
+        return bce + self.beta * weighted, {"adv_loss": ce, "bce": bce, "kl": weighted}
+
+
 def kl_divergence(p, logits_q) -> tf.Tensor:
     """Per example KL(p || softmax(logits_q)), with 0 log 0 = 0."""
     log_q = tf.nn.log_softmax(logits_q)
@@ -182,3 +240,7 @@ def smoothed_loss(logits, y, num_classes: int, label_smoothing: float):
     target = tf.one_hot(tf.cast(y, tf.int32), num_classes)
     target = target * (1.0 - label_smoothing) + label_smoothing / num_classes
     return tf.nn.softmax_cross_entropy_with_logits(target, logits)
+
+
+# Objectives defined in their own modules register themselves on import.
+from tfrobust.training import entropy_sgd, rotation, weight_perturbation  # noqa: E402,F401
