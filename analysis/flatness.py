@@ -131,7 +131,8 @@ def plot_overfitting(report: Dict, path: str) -> None:
 
 def write_report(report: Dict, out_dir: str) -> Dict[str, str]:
     """table.md (final models, then Kendall's tau, then the curves), flatness_scatter.png and
-    overfitting.png in ``out_dir``; returns their paths."""
+    overfitting.png in ``out_dir``; returns their paths. (The measures' cost, ``report["seconds"]``,
+    varies from run to run: the command prints it, the files leave it out.)"""
     paths = {"markdown": os.path.join(out_dir, "table.md"), "scatter": os.path.join(out_dir, "flatness_scatter.png"),
              "curves": os.path.join(out_dir, "overfitting.png")}
     text = ["## Final models\n", tables.to_markdown(final_rows(report)), "\n## Kendall's tau across the final models\n",
@@ -139,8 +140,6 @@ def write_report(report: Dict, out_dir: str) -> Dict[str, str]:
     for variant in dict.fromkeys(m["variant"] for m in report["models"] if not m["final"]):
         text += [f"\n## {variant} through training\n",
                  tables.to_markdown([{c: m.get(c) for c in COLUMNS} for m in curve_rows(report, variant)])]
-    if report.get("cost"):
-        text += ["\n## Cost\n", tables.to_markdown([report["cost"]])]
     write_text_atomic(paths["markdown"], "".join(text))
     plot_scatter(report, paths["scatter"])
     plot_overfitting(report, paths["curves"])

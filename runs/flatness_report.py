@@ -44,6 +44,8 @@ def main(argv):
           f"{paths['curves']}")
     print(tables.to_markdown(report.final_rows(record)), end="")
     print(tables.to_markdown(report.correlation_rows(record)), end="")
+    if record.get("seconds"):
+        print("cost (median over the models): " + ", ".join(f"{k} {v:.3g}" for k, v in record["seconds"].items()))
 
 
 if __name__ == "__main__":

@@ -37,11 +37,42 @@ COMMANDS = {
                                     "--max_trials=4", "--target_compression=3", "--max_ratio=0.95", "--compare_uniform=false",
                                     f"--base_dir={out}", "--quiet"],
 }
+FLATNESS_TRAIN = [DATASET, "--valid_size=60", "--batch_size=20", "--model=lenet:width=1", "--train_iters=6",
+                  "--eval_every=3", "--attack=pgd:eps=0.1,step_size=0.05,steps=2"]
+COMMANDS["runs.flatness"] = lambda out: ["runs.flatness", *FLATNESS_TRAIN, "--variants=at trades:beta=1 label_noise:p=0.2",
+                                         f"--base_dir={out}", "--quiet"]
+COMMANDS["runs.flatness_report"] = lambda out: ["runs.flatness_report", f"--base_dir={_with_zoo(out)}", "--examples=40",
+                                                "--rloss_attack=pgd:eps=0.1,step_size=0.05,steps=2",
+                                                "--final_attack=fgsm:eps=0.1", "--final_examples=40",
+                                                "--flatness_examples=40", "--avg_draws=2", "--worst_steps=2",
+                                                "--worst_restarts=2", "--hessian_examples=20", "--landscape_points=4",
+                                                "--landscape_directions=1", "--landscape_examples=20",
+                                                "--batch_size=20", "--quiet"]
+_ZOO = {}
+
+
+def _with_zoo(out: str) -> str:
+    """``out``, holding (a copy of) one small trained zoo: what runs.flatness_report measures."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if "path" not in _ZOO:
+        _ZOO["path"] = os.path.join(tempfile.mkdtemp(prefix="tfrobust-zoo-"), "zoo")
+        argv = ["runs.flatness", *FLATNESS_TRAIN, "--variants=at trades:beta=1", f"--base_dir={_ZOO['path']}", "--quiet"]
+        subprocess.run([sys.executable, "-m", *argv], cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       check=True, capture_output=True)
+    if not os.path.exists(out):
+        shutil.copytree(_ZOO["path"], out)
+    return out
+
+
 N = int(os.environ.get("KILL_POINTS", "0"))
 # The suite's kill points per command (file points, random points), fewer for the ADMM commands to
 # keep the suite short (their pipelines are one code path; so for ATMC's); KILL_POINTS=n tries many more.
 FEW = {"runs.admm": (2, 0), "runs.admm_study": (1, 0), "runs.tune_prune": (1, 1), "runs.atmc": (1, 0),
-       "runs.atmc_study": (1, 0)}
+       "runs.atmc_study": (1, 0), "runs.flatness": (2, 0), "runs.flatness_report": (2, 0)}
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

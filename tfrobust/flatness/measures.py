@@ -163,7 +163,8 @@ def _step_fn(model, entries: List[Perturbable], input_shape, norm: Optional[str]
     return step
 
 
-def _input_settings(attack: Attack):
+def input_settings(attack: Attack):
+    """``(eps, step_size, norm)`` of a PGD-like attack, the input steps of the joint attack."""
     missing = [f for f in ("eps", "step_size", "norm") if not hasattr(attack, f)]
     if missing or attack.norm not in ("linf", "l2"):
         raise ConfigError(f"attack={attack.label!r} is not allowed for the worst-case robust flatness; attack "
@@ -185,7 +186,7 @@ def _joint_attack(model, entries, data: List[Batch], attack: Optional[Attack], x
     eps = step_size = 0.0
     x_advs = [x for x, _ in data]
     if attack is not None:
-        eps, step_size, norm = _input_settings(attack)
+        eps, step_size, norm = input_settings(attack)
         if getattr(attack, "random_start", True):
             x_advs = [project_inputs(x, random_point(x, tf.constant(eps), norm, derive_seed(seed, 1, b)), eps, norm)
                       for b, (x, _) in enumerate(data)]
@@ -234,7 +235,7 @@ def worst_flatness(model, data, attack=None, xi: float = 0.003, steps: int = 20,
     restarts = check_count(restarts, "restarts")
     attack, seed, data, entries = _setup(model, data, attack, max_examples, batch_size, seed)
     if attack is not None:
-        _input_settings(attack)
+        input_settings(attack)
     began = time.perf_counter()
     reference = loss_on(model, data, attack, seed)
     zeros = [tf.zeros_like(e.variable) for e in entries]

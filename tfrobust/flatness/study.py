@@ -71,10 +71,16 @@ class MeasureConfig(Config):
         self.attacks()
 
     def attacks(self):
-        """``(attack, final attack or None)``, parsed; an error names the flag."""
+        """``(attack, final attack or None)``, parsed; an error names the flag. The robust-loss
+        attack must be PGD-like: the worst-case measure takes its input steps from it."""
         from tfrobust import attacks
+        from tfrobust.flatness.measures import input_settings
 
         attack = attacks.from_spec(self.rloss_attack, "rloss_attack")
+        try:
+            input_settings(attack)
+        except ConfigError as e:
+            raise ConfigError(f"--rloss_attack={self.rloss_attack}: {e}") from None
         final = attacks.from_spec(self.final_attack, "final_attack") if self.final_attack else None
         return attack, final
 
@@ -92,7 +98,8 @@ def measure(model, splits, config: MeasureConfig, final: bool, progress: Callabl
     from tfrobust.flatness import average_flatness, batches, extreme_eigenvalues, robust_loss, worst_flatness
 
     attack, final_attack = config.attacks()
-    c, seed = config, config.seed
+    c, seed, batch = config, config.seed, config.batch_size
+    model = getattr(model, "base", model)  # a rotation head does not touch the class loss: leave it out
     x_train, y_train = splits.train_arrays
     train = pipeline(x_train[:c.examples], y_train[:c.examples], c.batch_size)
     out, seconds = {}, {}
@@ -114,17 +121,19 @@ def measure(model, splits, config: MeasureConfig, final: bool, progress: Callabl
         out["aa_error"] = 1 - robust["final"]["accuracy"]
         out["aa_examples"] = robust["final"]["examples"]
 
-    data = batches(splits.test, c.flatness_examples, c.batch_size)
+    data = batches(splits.test, c.flatness_examples, batch)
+    robust_loss(model, data, attack, batch_size=batch, seed=seed)  # traces the attack: not timed
     began = time.perf_counter()
-    robust_loss(model, data, attack, seed=seed)
+    robust_loss(model, data, attack, batch_size=batch, seed=seed)
     seconds["one_rloss"] = time.perf_counter() - began  # the unit the flatness measures are priced in
     progress(f"    average-case flatness: {c.avg_draws} draws at xi={c.avg_xi:g}")
     for name, a in (("avg_flatness", attack), ("avg_flatness_clean", None)):
-        f = average_flatness(model, data, a, xi=c.avg_xi, draws=c.avg_draws, seed=seed)
+        f = average_flatness(model, data, a, xi=c.avg_xi, draws=c.avg_draws, batch_size=batch, seed=seed)
         out[name], seconds[name] = f.value, f.seconds
     progress(f"    worst-case flatness: {c.worst_restarts} restarts x {c.worst_steps} steps at xi={c.worst_xi:g}")
     for name, a in (("worst_flatness", attack), ("worst_flatness_clean", None)):
-        f = worst_flatness(model, data, a, xi=c.worst_xi, steps=c.worst_steps, restarts=c.worst_restarts, seed=seed)
+        f = worst_flatness(model, data, a, xi=c.worst_xi, steps=c.worst_steps, restarts=c.worst_restarts,
+                           batch_size=batch, seed=seed)
         out[name], seconds[name] = f.value, f.seconds
         if f.joint_value is not None:
             out["worst_flatness_joint"] = f.joint_value
@@ -132,7 +141,7 @@ def measure(model, splits, config: MeasureConfig, final: bool, progress: Callabl
         progress(f"    Hessian eigenvalues on {c.hessian_examples} examples")
         x, y = batches(splits.test, c.hessian_examples, c.hessian_examples)[0]
         began = time.perf_counter()
-        e = extreme_eigenvalues(model, x, y, attack, batch_size=c.batch_size, seed=seed)
+        e = extreme_eigenvalues(model, x, y, attack, batch_size=batch, seed=seed)
         seconds["hessian"] = time.perf_counter() - began
         out.update(lambda_max=e.max, lambda_min=e.min, hessian_products=e.products)
     out["seconds"] = seconds
@@ -155,7 +164,10 @@ class FlatnessStudy:
             with open(path) as f:
                 self.zoo = json.load(f)
             template = TrainConfig.from_dict(self.zoo["template"])
-            self.zoo["runs"]
+            for run in self.zoo["runs"]:
+                run["variant"], run["path"], int(run["final"]["step"])
+                for snap in run.get("snapshots", []):
+                    snap["path"], int(snap["step"])
         except (ValueError, KeyError, TypeError) as e:
             raise DataError(f"{path} is not a zoo record ({type(e).__name__}: {e}); rerun python -m runs.flatness "
                             f"--base_dir={base_dir}") from None
@@ -186,9 +198,8 @@ class FlatnessStudy:
             run_path = os.path.join(self.base_dir, t["path"])
             cache = os.path.join(run_path, "flatness", key, f"step_{t['step']:06d}{'_final' if t['final'] else ''}.json")
             label = f"[{i + 1}/{len(targets)}] {t['variant']} at iteration {t['step']}{' (final)' if t['final'] else ''}"
-            if os.path.exists(cache):
-                with open(cache) as f:
-                    entry = json.load(f)
+            entry = _read_cache(cache)
+            if entry is not None:
                 self.progress(f"{label}: measured before ({cache})")
             else:
                 self.progress(label)
@@ -200,7 +211,7 @@ class FlatnessStudy:
                     write_json_atomic(cache, entry)
             models.append(entry)
         report = {"kind": "flatness_report", "measure": c.to_dict(), "key": key, "template": self.zoo["template"],
-                  "models": models, "cost": cost(models)}
+                  "models": models, "seconds": cost(models)}
         if c.landscape_variant:
             report["landscape"] = self.landscape()
         if self.setup.chief:
@@ -226,14 +237,16 @@ class FlatnessStudy:
         self.progress(f"loss landscape of {run['variant']}: {c.landscape_points} points x "
                       f"({c.landscape_directions} random + 1 adversarial) directions, then a 2-D slice")
         model = load_model(os.path.join(self.base_dir, run["path"], "model.keras"))
+        model = getattr(model, "base", model)
         data = batches(self.setup.splits.test, c.landscape_examples, c.batch_size)
+        batch = dict(batch_size=c.batch_size, seed=c.seed)
         alphas = np.linspace(-1.0, 1.0, c.landscape_points)
         curves = {}
         for direction, count in (("random", c.landscape_directions), ("adversarial", 1)):
-            _, losses = loss_slice_1d(model, data, alphas, attack, direction=direction, directions=count, seed=c.seed)
+            _, losses = loss_slice_1d(model, data, alphas, attack, direction=direction, directions=count, **batch)
             curves[direction] = losses.tolist()
         side = np.linspace(-1.0, 1.0, max(c.landscape_points // 2, 3))
-        _, _, surface = loss_slice_2d(model, data, side, attack=attack, seed=c.seed)
+        _, _, surface = loss_slice_2d(model, data, side, attack=attack, **batch)
         paths = {"1d": os.path.join(self.base_dir, "landscape.png"), "2d": os.path.join(self.base_dir, "landscape_2d.png")}
         plot_slice_1d({k: (alphas, np.array(v)) for k, v in curves.items()}, paths["1d"],
                       title=f"robust loss along weight directions, {run['variant']}")
@@ -242,9 +255,19 @@ class FlatnessStudy:
                 "surface": surface.tolist(), "paths": {k: os.path.basename(v) for k, v in paths.items()}}
 
 
+def _read_cache(path: str) -> Optional[Dict]:
+    """A kept measurement, or None when there is none or it cannot be read (then it is made again)."""
+    try:
+        with open(path) as f:
+            entry = json.load(f)
+        return entry if isinstance(entry, dict) and "seconds" in entry else None
+    except (OSError, ValueError):
+        return None
+
+
 def cost(models: List[Dict]) -> Dict:
     """What one flatness measurement costs against one PGD robust-loss evaluation on the same
-    examples (the median over the measured models)."""
+    examples (the median over the measured models): the report's ``seconds``."""
     import statistics
 
     ratios = {}
@@ -253,6 +276,7 @@ def cost(models: List[Dict]) -> Dict:
                   if name in m.get("seconds", {}) and m["seconds"].get("one_rloss")]
         if values:
             ratios[f"{name} / one PGD RLoss"] = statistics.median(values)
-    if models and models[0].get("seconds", {}).get("one_rloss"):
-        ratios["one PGD RLoss (s)"] = statistics.median(m["seconds"]["one_rloss"] for m in models)
+    units = [m["seconds"]["one_rloss"] for m in models if m.get("seconds", {}).get("one_rloss")]
+    if units:
+        ratios["one PGD RLoss (s)"] = statistics.median(units)
     return ratios

@@ -131,9 +131,20 @@ class Zoo:
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 100):
         self.specs = parse_variants(specs)
         self.configs = {spec: variant_config(template, spec) for spec in self.specs}
+        same = {}
+        for spec, config in self.configs.items():
+            if config in same:
+                raise ConfigError(f"--variants: {same[config]!r} and {spec!r} are the same training run; list it once")
+            same[config] = spec
         self.template, self.base_dir, self.data_dir = template, base_dir, data_dir
         self.progress, self.log_every = progress or (lambda text: None), log_every
         self.setup = build.build(template, data_dir)
+        self.setups = {}  # each variant built on the data, so a setting the data refuses fails before any training
+        for spec, config in self.configs.items():
+            try:
+                self.setups[spec] = self.setup.with_config(config)
+            except ConfigError as e:
+                raise ConfigError(f"--variants: {spec}: {e}") from None
 
     def run(self) -> Dict:
         from tfrobust.experiment import RunDir
@@ -143,7 +154,7 @@ class Zoo:
         for i, spec in enumerate(self.specs):
             config = self.configs[spec]
             self.progress(f"[{i + 1}/{len(self.specs)}] {spec}")
-            setup = self.setup.with_config(config)
+            setup = self.setups[spec]
             run_dir = RunDir.for_config(self.base_dir, config.experiment, config, self.progress, chief=setup.chief)
             results = Trainer(setup, run_dir, progress=self.progress, log_every=self.log_every).run()
             runs.append({"variant": spec, "path": os.path.relpath(run_dir.path, self.base_dir), "id": run_dir.id,
