@@ -17,7 +17,7 @@ log = logging.getLogger("tfrobust")
 _SUMS = weakref.WeakKeyDictionary()  # model -> {input shape: compiled (loss sum, correct count)}
 
 
-def _batch_sums(model, shape):
+def batch_sums(model, shape):
     """A compiled function ``(x, y) -> (sum of losses, number correct)``, one per model and shape."""
     fns = _SUMS.setdefault(model, {})
     key = tuple(shape)
@@ -108,9 +108,9 @@ def evaluate(
             inputs[name] = _attack_batch(attack, model, x, y, batch_seed, costs[name], stages, name,
                                          log_every and f"batch {step + 1}")
             costs[name]["seconds"] += time.perf_counter() - began
-        batch_sums = _batch_sums(model, x.shape[1:])
+        sums_of = batch_sums(model, x.shape[1:])
         for name, xs in inputs.items():
-            loss, correct = batch_sums(xs, tf.cast(y, tf.int64))
+            loss, correct = sums_of(xs, tf.cast(y, tf.int64))
             sums[name][0] += float(loss)
             sums[name][1] += float(correct)
         seen += int(x.shape[0])

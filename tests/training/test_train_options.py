@@ -23,14 +23,7 @@ from tfrobust.training.clipping import clipped_variables
 from tfrobust.training.label_noise import noisy_labels
 from tfrobust.training.objectives import Madry
 
-DATA = "synthetic:image_shape=10x10x1,train_size=600,test_size=100,noise_std=0.6"
-
-
-def tiny(**kw):
-    settings = dict(dataset=DATA, valid_size=100, batch_size=20, eval_batch_size=100, train_iters=40,
-                    eval_every=20, attack="fgsm:eps=0.1")
-    settings.update(kw)
-    return TrainConfig(**settings)
+from tiny_runs import DATA, tiny  # noqa: E402
 
 
 def trainer(config, base_dir, setup=None, **kw):

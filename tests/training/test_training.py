@@ -14,14 +14,7 @@ from tfrobust.training import Hook, TrainConfig, Trainer, train
 from tfrobust.training.objectives import smoothed_loss
 from tfrobust.training.optim import make_schedule
 
-DATA = "synthetic:image_shape=10x10x1,train_size=600,test_size=100,noise_std=0.6"
-
-
-def tiny(**kw):
-    settings = dict(dataset=DATA, valid_size=100, batch_size=20, eval_batch_size=100, train_iters=40,
-                    eval_every=20, attack="fgsm:eps=0.1")
-    settings.update(kw)
-    return TrainConfig(**settings)
+from tiny_runs import DATA, tiny  # noqa: E402
 
 
 def trainer(config, base_dir, **kw):

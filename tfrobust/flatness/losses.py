@@ -9,19 +9,18 @@ number, and a perturbed model is attacked with the same random starts as the unp
 """
 from __future__ import annotations
 
-import weakref
 from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks import Attack, from_spec, per_example_loss
+from tfrobust.attacks import Attack, from_spec
 from tfrobust.errors import ConfigError
+from tfrobust.evaluation import batch_sums
 from tfrobust.flatness.perturbation import check_count, check_seed
 
 Batch = Tuple[tf.Tensor, tf.Tensor]
 
-_SUMS = weakref.WeakKeyDictionary()  # model -> {input shape: compiled (x, y) -> sum of losses}
 
 
 def batches(data, max_examples: Optional[int] = None, batch_size: int = 100) -> List[Batch]:
@@ -88,21 +87,6 @@ def as_attack(attack) -> Optional[Attack]:
                       "an attack spec such as 'pgd:eps=0.1,steps=20'")
 
 
-def loss_sum_fn(model, shape):
-    """A compiled ``(x, y) -> sum of per-example cross-entropies`` for ``model``, one per shape."""
-    fns = _SUMS.setdefault(model, {})
-    key = tuple(shape)
-    if key not in fns:
-        ref = weakref.ref(model)
-
-        @tf.function(input_signature=[tf.TensorSpec([None, *key], tf.float32), tf.TensorSpec([None], tf.int64)])
-        def loss_sum(x, y):
-            return tf.reduce_sum(per_example_loss(ref()(x, training=False), y))
-
-        fns[key] = loss_sum
-    return fns[key]
-
-
 def attack_seed(seed: int, batch: int) -> tf.Tensor:
     return tf.constant([seed, batch], tf.int64)
 
@@ -114,8 +98,8 @@ def adversarial_batches(model, data: List[Batch], attack: Attack, seed: int) -> 
 
 def mean_loss(model, data: List[Batch]) -> float:
     """Mean cross-entropy of ``model`` over the batches (no attack)."""
-    fn = loss_sum_fn(model, data[0][0].shape[1:])
-    total = sum(float(fn(x, y)) for x, y in data)
+    sums = batch_sums(model, data[0][0].shape[1:])  # evaluation's compiled (loss sum, correct) per batch
+    total = sum(float(sums(x, y)[0]) for x, y in data)
     return total / count_examples(data)
 
 
