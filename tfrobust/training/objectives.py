@@ -81,6 +81,14 @@ class Objective(abc.ABC):
         del model, x, y, seed
 
     # ---- pieces objectives share ---------------------------------------------------------
+    def check_nonnegative(self, option: str, objective: str) -> None:
+        """A one-line ConfigError unless setting ``option`` is a finite number >= 0."""
+        value = getattr(self, option)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"objective {objective!r}: {option}={value!r} is not allowed; it must be a finite "
+                              "number >= 0")
+
     def cross_entropy(self, logits, y) -> tf.Tensor:
         """Mean softmax cross-entropy of ``logits`` against ``y`` smoothed by ``label_smoothing``."""
         return tf.reduce_mean(smoothed_loss(logits, y, self.num_classes, self.label_smoothing))
@@ -205,10 +213,7 @@ class Mart(Objective):
 
     def __post_init__(self):
         super().__post_init__()
-        if not (isinstance(self.beta, (int, float)) and not isinstance(self.beta, bool)
-                and math.isfinite(self.beta) and self.beta >= 0):
-            raise ConfigError(f"objective 'mart': beta={self.beta!r} is not allowed; it must be a finite "
-                              "number >= 0")
+        self.check_nonnegative("beta", "mart")
 
     def loss(self, model, x, y, seed):
         x_adv = self.adversarial(model, x, y, seed)

@@ -25,7 +25,6 @@ Images must be square (a quarter turn of an H x W image is W x H).
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import tensorflow as tf
 
@@ -62,10 +61,7 @@ class Rotation(Objective):
 
     def __post_init__(self):
         super().__post_init__()
-        if not (isinstance(self.weight, (int, float)) and not isinstance(self.weight, bool)
-                and math.isfinite(self.weight) and self.weight >= 0):
-            raise ConfigError(f"objective 'rotation': weight={self.weight!r} is not allowed; it must be a finite "
-                              "number >= 0")
+        self.check_nonnegative("weight", "rotation")
         if not isinstance(self.adversarial_rotations, bool):
             raise ConfigError(f"objective 'rotation': adversarial_rotations={self.adversarial_rotations!r} is not "
                               "allowed; it must be true or false")

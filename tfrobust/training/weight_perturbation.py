@@ -36,6 +36,7 @@ weights to [-0.05, 0.05] entrywise; here they are not clipped.
 """
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import math
@@ -44,7 +45,6 @@ from typing import List, Optional, Sequence, Tuple
 import tensorflow as tf
 import tf_keras as keras
 
-from tfrobust.errors import ConfigError
 from tfrobust.layers.compressible import prunable_variables
 from tfrobust.training.objectives import OBJECTIVES, Objective
 
@@ -150,14 +150,11 @@ class WeightPerturbed(Objective):
 
     def __post_init__(self):
         super().__post_init__()
-        if not (isinstance(self.xi, (int, float)) and not isinstance(self.xi, bool)
-                and math.isfinite(self.xi) and self.xi >= 0):
-            raise ConfigError(f"objective {self.spec_name!r}: xi={self.xi!r} is not allowed; it must be a finite "
-                              "number >= 0")
+        self.check_nonnegative("xi", self.spec_name)
 
+    @abc.abstractmethod
     def perturbation(self, model, kernels: Sequence[Kernel], x_adv, y, seed) -> List[tf.Tensor]:
         """``v``, one tensor per kernel."""
-        raise NotImplementedError
 
     def loss(self, model, x, y, seed):
         x_adv = self.adversarial(model, x, y, seed)
