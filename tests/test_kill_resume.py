@@ -48,7 +48,35 @@ COMMANDS["runs.flatness_report"] = lambda out: ["runs.flatness_report", f"--base
                                                 "--worst_restarts=2", "--hessian_examples=20", "--landscape_points=4",
                                                 "--landscape_directions=1", "--landscape_examples=20",
                                                 "--batch_size=20", "--quiet"]
+GTN_TRAIN = ["--dataset=synthetic:image_shape=8x8x1,train_size=300,test_size=60,noise_std=0.6", "--valid_size=60",
+             "--learner=conv:width=4,random_width=true", "--inner_steps=4", "--few_steps=2", "--inner_batch=20",
+             "--generator_hidden=16", "--generator_channels=8", "--outer_batch=20"]
+COMMANDS["runs.gtn"] = lambda out: ["runs.gtn", *GTN_TRAIN, "--outer_iters=12", "--valid_every=4", "--checkpoint_every=2",
+                                    f"--base_dir={out}", "--quiet"]
+COMMANDS["runs.gtn_robustness"] = lambda out: ["runs.gtn_robustness", f"--gtn_dir={_with_gtn(out)}/gtn",
+                                               "--learners=linear", "--learners=mlp:width=8", "--seeds=2",
+                                               "--threshold=0", "--vanilla_epochs=1", "--noise_betas=0,0.5",
+                                               "--blur_betas=0,1", "--ifgsm_betas=0.01", "--lbfgs_betas=100",
+                                               "--ifgsm_steps=3", "--lbfgs_steps=3", "--corruption_examples=40",
+                                               "--attack_examples=20", "--quiet"]
 _ZOO = {}
+
+
+def _with_gtn(out: str) -> str:
+    """``out``, holding (a copy of) one small trained GTN: what runs.gtn_robustness tests."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if "gtn" not in _ZOO:
+        _ZOO["gtn"] = os.path.join(tempfile.mkdtemp(prefix="tfrobust-gtn-"), "gtn")
+        argv = ["runs.gtn", *GTN_TRAIN, "--outer_iters=2", "--valid_every=2", f"--base_dir={_ZOO['gtn']}", "--quiet"]
+        subprocess.run([sys.executable, "-m", *argv], cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       check=True, capture_output=True)
+    if not os.path.exists(out):
+        shutil.copytree(_ZOO["gtn"], out)
+    return out
 
 
 def _with_zoo(out: str) -> str:
@@ -72,7 +100,8 @@ N = int(os.environ.get("KILL_POINTS", "0"))
 # The suite's kill points per command (file points, random points), fewer for the ADMM commands to
 # keep the suite short (their pipelines are one code path; so for ATMC's); KILL_POINTS=n tries many more.
 FEW = {"runs.admm": (2, 0), "runs.admm_study": (1, 0), "runs.tune_prune": (1, 1), "runs.atmc": (1, 0),
-       "runs.atmc_study": (1, 0), "runs.flatness": (1, 0), "runs.flatness_report": (1, 0)}
+       "runs.atmc_study": (1, 0), "runs.flatness": (1, 0), "runs.flatness_report": (1, 0),
+       "runs.gtn": (2, 1), "runs.gtn_robustness": (1, 0)}
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
