@@ -3,7 +3,7 @@ iterated FGSM and the L-BFGS-style attack, over grids of beta, for learners trai
 first steps, by all its steps, and normally.
 
     python -m runs.gtn_robustness --flagfile=flags/gtn_robustness_quick.cfg
-    python -m runs.gtn_robustness --gtn_dir=results/gtn --learners=linear --learners=conv:width=32 --seeds=5
+    python -m runs.gtn_robustness --gtn_dir=results/gtn --learners="linear conv:width=32" --seeds=5
 
 --gtn_dir is a finished runs.gtn run directory, or the directory above it if it holds only one.
 

@@ -54,7 +54,7 @@ GTN_TRAIN = ["--dataset=synthetic:image_shape=8x8x1,train_size=300,test_size=60,
 COMMANDS["runs.gtn"] = lambda out: ["runs.gtn", *GTN_TRAIN, "--outer_iters=12", "--valid_every=4", "--checkpoint_every=2",
                                     f"--base_dir={out}", "--quiet"]
 COMMANDS["runs.gtn_robustness"] = lambda out: ["runs.gtn_robustness", f"--gtn_dir={_with_gtn(out)}/gtn",
-                                               "--learners=linear", "--learners=mlp:width=8", "--seeds=2",
+                                               "--learners=linear mlp:width=8", "--seeds=2",
                                                "--threshold=0", "--vanilla_epochs=1", "--noise_betas=0,0.5",
                                                "--blur_betas=0,1", "--ifgsm_betas=0.01", "--lbfgs_betas=100",
                                                "--ifgsm_steps=3", "--lbfgs_steps=3", "--corruption_examples=40",

@@ -117,6 +117,11 @@ class Linear(Learner):
 
     name = "linear"
 
+    def __post_init__(self):
+        super().__post_init__()
+        if (self.width, self.layers, self.random_width) != (32, 1, False):
+            raise ConfigError("learner 'linear' has no hidden layers: it takes no width, layers or random_width")
+
 
 @LEARNERS.register("mlp")
 @dataclasses.dataclass(frozen=True)

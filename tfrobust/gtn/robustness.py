@@ -52,8 +52,8 @@ ROBUSTNESS_SALT = 9
 
 @dataclasses.dataclass(frozen=True)
 class RobustnessConfig(Config):
-    learners: Tuple[str, ...] = field(("linear", "mlp:width=128", "conv:width=32,layers=2", "conv:width=64,layers=2",
-                                       "conv:width=16,layers=3"), "Learner specs to test (see runs.gtn --learner).")
+    learners: str = field("linear mlp:width=128 conv:width=32,layers=2 conv:width=64,layers=2 conv:width=16,layers=3",
+                          "Learner specs to test, separated by spaces (see runs.gtn --learner).")
     seeds: int = field(5, "Learners per architecture and training mode.")
     threshold: float = field(0.7, "Keep an architecture only if each mode's mean clean test accuracy exceeds this.")
     vanilla_lr: float = field(0.005, "Adam learning rate of the normally trained learners.")
@@ -75,14 +75,14 @@ class RobustnessConfig(Config):
     seed: int = field(0, "Seed of the learners' weights, the vanilla shuffles and the noise.")
 
     def __post_init__(self):
-        if not self.learners:
+        if not self.specs:
             self.bad("learners", "give at least one learner spec")
-        for spec in self.learners:
+        for spec in self.specs:
             try:
                 make_learner(spec)
             except ConfigError as e:
                 raise ConfigError(f"--learners={spec}: {e}") from None
-        if len(set(self.learners)) != len(self.learners):
+        if len(set(self.specs)) != len(self.specs):
             self.bad("learners", "each learner may be given once")
         for name in ("seeds", "vanilla_epochs", "vanilla_batch", "ifgsm_steps", "lbfgs_steps"):
             value = getattr(self, name)
@@ -106,6 +106,11 @@ class RobustnessConfig(Config):
                                   "every beta must be a finite number >= 0")
             if list(betas) != sorted(set(betas)):
                 self.bad(f"{test}_betas", "give increasing values, each once")
+
+    @property
+    def specs(self) -> Tuple[str, ...]:
+        """The learner specs of ``learners``."""
+        return tuple(self.learners.split())
 
     def attack(self, test: str, beta: float):
         """The attack of ``test`` at strength ``beta`` (None for beta = 0: the clean input)."""
@@ -165,7 +170,7 @@ class RobustnessStudy:
         self.splits = load_splits(self.gtn, data_dir)
         self.teacher = Teacher(self.gtn, self.splits.input_shape, self.splits.num_classes)
         self.teacher.restore(gtn_dir)
-        for spec in config.learners:
+        for spec in config.specs:
             make_learner(spec).init([0, 0], self.splits.input_shape, self.splits.num_classes)  # shapes fit
         for test in TESTS:
             for beta in getattr(config, f"{test}_betas"):
@@ -182,7 +187,7 @@ class RobustnessStudy:
     def learner(self, spec: str, mode: str, k: int):
         """``(arch, state)`` of learner ``k`` of ``spec`` trained in ``mode`` (deterministic)."""
         arch = make_learner(spec)
-        index = self.config.learners.index(spec)
+        index = self.config.specs.index(spec)
         seed = seed_of(self.config.seed, ROBUSTNESS_SALT, index, k)
         start = arch.init(seed, self.splits.input_shape, self.splits.num_classes)
         if mode == "vanilla":
@@ -259,7 +264,7 @@ class RobustnessStudy:
     def _run(self) -> Dict:
         c = self.config
         learners = {}
-        for spec in c.learners:
+        for spec in c.specs:
             clean = self.clean_accuracies(spec)
             means = {mode: float(np.mean(accs)) for mode, accs in clean.items()}
             kept = all(m > c.threshold for m in means.values())
@@ -272,5 +277,6 @@ class RobustnessStudy:
                 self.progress(f"{spec} {mode}: tested {c.seeds} learners")
         return {"final": {spec: entry["clean_mean"] for spec, entry in learners.items()},
                 "learners": learners, "betas": {t: list(getattr(c, f"{t}_betas")) for t in TESTS},
-                "few_steps": self.gtn.few_steps, "inner_steps": self.gtn.inner_steps, "gtn_dir": self.gtn_dir,
+                "few_steps": self.gtn.few_steps, "inner_steps": self.gtn.inner_steps,
+                "gtn_run": os.path.basename(os.path.normpath(self.gtn_dir)),
                 "gtn_ablation": self.gtn.ablation}
