@@ -43,6 +43,8 @@ def table_rows(report: Dict) -> List[Dict]:
     for arch, entry in report["learners"].items():
         if not entry["kept"]:
             continue
+        if report.get("autoattack"):
+            rows.append(_autoattack_row(report, arch, entry, mean_and_std=True))
         for test in ["clean", *TESTS]:
             betas = [None] if test == "clean" else report["betas"][test]
             for j, beta in enumerate(betas):
@@ -53,6 +55,18 @@ def table_rows(report: Dict) -> List[Dict]:
                     row[f"{mode}_std"] = float(np.std(accs))
                 rows.append(row)
     return rows
+
+
+def _autoattack_row(report: Dict, arch: str, entry: Dict, mean_and_std: bool) -> Dict:
+    """The row of AutoAttack's robust accuracy (``beta``: the spec)."""
+    row = {"learner": arch, "test": "autoattack", "beta": report["autoattack"]}
+    for mode in MODES:
+        accs = [seed["autoattack"] for seed in entry["modes"][mode]]
+        if mean_and_std:
+            row[f"{mode}_mean"], row[f"{mode}_std"] = float(np.mean(accs)), float(np.std(accs))
+        else:
+            row[mode] = float(np.mean(accs))
+    return row
 
 
 def plot_robustness(report: Dict, path: str) -> None:
@@ -146,4 +160,6 @@ def summary_rows(report: Dict) -> List[Dict]:
                 accs = [s["clean"] if beta is None else s[test][-1] for s in entry["modes"][mode]]
                 row[mode] = float(np.mean(accs))
             rows.append(row)
+        if report.get("autoattack"):
+            rows.append(_autoattack_row(report, arch, entry, mean_and_std=False))
     return rows

@@ -58,7 +58,8 @@ COMMANDS["runs.gtn_robustness"] = lambda out: ["runs.gtn_robustness", f"--gtn_di
                                                "--threshold=0", "--vanilla_epochs=1", "--noise_betas=0,0.5",
                                                "--blur_betas=0,1", "--ifgsm_betas=0.01", "--lbfgs_betas=100",
                                                "--ifgsm_steps=3", "--lbfgs_steps=3", "--corruption_examples=40",
-                                               "--attack_examples=20", "--quiet"]
+                                               "--attack_examples=20",
+                                               "--autoattack=autoattack:eps=0.05,version=custom,attacks=apgd-ce", "--quiet"]
 _ZOO = {}
 
 

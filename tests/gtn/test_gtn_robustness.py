@@ -13,7 +13,7 @@ from tfrobust.gtn.robustness import MODES, RobustnessConfig, RobustnessStudy, lo
 
 SMALL = dict(learners="linear mlp:width=8", seeds=2, threshold=0.0, noise_betas=(0.0, 0.5),
              blur_betas=(0.0, 1.0), ifgsm_betas=(0.0, 0.01), lbfgs_betas=(0.0, 100.0), ifgsm_steps=3, lbfgs_steps=3,
-             corruption_examples=60, attack_examples=30)
+             corruption_examples=60, attack_examples=30, autoattack="autoattack:eps=0.05,version=custom,attacks=apgd-ce")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,7 @@ def test_the_study_measures_every_mode_seed_and_beta(gtn_dir):
                 assert record["noise"][0] == record["blur"][0]
                 assert record["ifgsm"][0] == record["lbfgs"][0]
                 assert record["ifgsm"][1] <= record["ifgsm"][0]
+                assert record["autoattack"] <= record["ifgsm"][0]  # both on the first 30 test images
     # learner k of a mode is the same learner every time; the modes differ
     arch, a = study.learner("mlp:width=8", "gtn_all", 1)
     _, b = study.learner("mlp:width=8", "gtn_all", 1)
@@ -47,7 +48,8 @@ def test_the_study_measures_every_mode_seed_and_beta(gtn_dir):
     assert not np.array_equal(a[0]["out"]["v"].numpy(), c[0]["out"]["v"].numpy())
     for name in ("table.md", "robustness.png", "results.json"):
         assert os.path.exists(os.path.join(study.run_dir.path, name))
-    assert "| mlp:width=8 | ifgsm |" in open(os.path.join(study.run_dir.path, "table.md")).read()
+    table = open(os.path.join(study.run_dir.path, "table.md")).read()
+    assert "| mlp:width=8 | ifgsm |" in table and "| mlp:width=8 | autoattack |" in table
 
 
 def test_architectures_under_the_threshold_are_dropped_before_any_test(gtn_dir):
@@ -86,5 +88,7 @@ def test_bad_settings_fail_clearly():
         RobustnessConfig(**dict(SMALL, blur_betas=(1.0, 1.0)))
     with pytest.raises(ConfigError, match="unknown learner"):
         RobustnessConfig(**dict(SMALL, learners="vgg"))
+    with pytest.raises(ConfigError, match="--autoattack=pgd:eps=-1"):
+        RobustnessConfig(**dict(SMALL, autoattack="pgd:eps=-1"))
     with pytest.raises(ConfigError, match="given once"):
         RobustnessConfig(**dict(SMALL, learners="linear linear"))

@@ -344,6 +344,8 @@ ROWS = [
     ("runs.gtn_robustness", ["--ifgsm_betas=0.02,0.01"], "--ifgsm_betas=(0.02, 0.01) is not allowed; give increasing"),
     ("runs.gtn_robustness", ["--learners=lenet"], "--learners=lenet: unknown learner 'lenet'"),
     ("runs.gtn_robustness", ["--seeds=0"], "--seeds=0 is not allowed"),
+    ("runs.gtn_robustness", ["--autoattack=autoattack:eps=x"], "--autoattack=autoattack:eps=x"),
+    ("runs.gtn_robustness", ["--learners=linear linear"], "--learners='linear linear' is not allowed; each learner"),
     ("runs.gtn_robustness", ["--threshold=1"], "--threshold=1.0 is not allowed"),
     ("runs.gtn_robustness", [], "does not exist; train a GTN with python -m runs.gtn first"),
     ("runs.gtn_robustness", ["--gtn_dir="], "--gtn_dir is required"),

@@ -15,7 +15,9 @@ test set, over a grid of strengths beta per test (all clipped to [0, 1]):
 * ``ifgsm``: ``ifgsm_steps`` steps of ``x <- clip(x + beta sign(grad))`` (``iterated_fgsm``), on
   ``attack_examples``;
 * ``lbfgs``: ``lbfgs_steps`` steps of gradient ascent on CE - (1/beta) ||x - x0|| at rate
-  ``lbfgs_lr`` (``lbfgs``), likewise.
+  ``lbfgs_lr`` (``lbfgs``), likewise;
+
+and, beside the paper's tests, AutoAttack (``autoattack``, an L-infinity ball) on ``attack_examples``.
 
 beta = 0 is the clean input (for the attacks, which have no beta = 0, a beta of 0 is refused).
 The run directory is ``<gtn_dir>/robustness/<id>/``: ``clean/<learner>.json`` (every mode and seed's
@@ -70,6 +72,9 @@ class RobustnessConfig(Config):
     ifgsm_steps: int = field(30, "Steps of the iterated FGSM test.")
     lbfgs_steps: int = field(30, "Steps of the L-BFGS-style attack test.")
     lbfgs_lr: float = field(0.002, "Step rate of the L-BFGS-style attack.")
+    autoattack: str = field("autoattack:eps=0.02", "AutoAttack spec (L-infinity) of each kept learner's robust test "
+                                                   "accuracy, beside the paper's tests, on --attack_examples ('': "
+                                                   "none).")
     corruption_examples: int = field(10000, "Test examples of the noise and blur tests (0: all).")
     attack_examples: int = field(1000, "Test examples of the iterated FGSM and L-BFGS tests (0: all).")
     seed: int = field(0, "Seed of the learners' weights, the vanilla shuffles and the noise.")
@@ -96,6 +101,8 @@ class RobustnessConfig(Config):
         for name in ("vanilla_lr", "lbfgs_lr"):
             if not 0 < getattr(self, name) < float("inf"):
                 self.bad(name, "it must be a positive number")
+        if self.autoattack:
+            attacks.from_spec(self.autoattack, "autoattack")
         for test in TESTS:
             betas = getattr(self, f"{test}_betas")
             if not betas:
@@ -238,6 +245,12 @@ class RobustnessStudy:
             results = evaluate(model, dataset, named, seed=c.seed, checks=False, timing=False)
             record[test] = [results["natural"]["accuracy"] if beta == 0 else results[f"{test}_{j}"]["accuracy"]
                             for j, beta in enumerate(getattr(c, f"{test}_betas"))]
+        if c.autoattack:
+            n = c.attack_examples or len(self.y_test)
+            dataset = tf.data.Dataset.from_tensor_slices((self.x_test[:n], self.y_test[:n])).batch(1000)
+            results = evaluate(model, dataset, {"autoattack": attacks.from_spec(c.autoattack)}, seed=c.seed,
+                               checks=False, timing=False)
+            record["autoattack"] = results["autoattack"]["accuracy"]
         write_json_atomic(path, record)
         return record
 
@@ -279,4 +292,4 @@ class RobustnessStudy:
                 "learners": learners, "betas": {t: list(getattr(c, f"{t}_betas")) for t in TESTS},
                 "few_steps": self.gtn.few_steps, "inner_steps": self.gtn.inner_steps,
                 "gtn_run": os.path.basename(os.path.normpath(self.gtn_dir)),
-                "gtn_ablation": self.gtn.ablation}
+                "gtn_ablation": self.gtn.ablation, "autoattack": c.autoattack}
