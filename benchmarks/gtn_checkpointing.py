@@ -5,6 +5,9 @@ loop, plus the Adam update) with and without gradient checkpointing, as ratios t
     python -m benchmarks.gtn_checkpointing --generator_hidden=1024 --generator_channels=128 \
         --learner=conv:width=32,layers=2                         # the paper's sizes
 
+With checkpointing, the generator is also recomputed in the backward pass, ``--generator_chunk``
+inner steps' batches at a time (``--generator_chunk=0``: only the learner's steps are recomputed).
+
 Each setting runs in its own process (a peak is a process's high-water mark): it builds the GTN on
 Fashion-MNIST (synthetic 28x28 images if Fashion-MNIST is not installed), takes one warm-up outer
 step (tracing), then --repeats timed steps (median reported). Peak memory: on a GPU, TensorFlow's
@@ -32,6 +35,8 @@ flags.DEFINE_integer("inner_steps", 64, "Inner steps.", lower_bound=1)
 flags.DEFINE_integer("inner_batch", 128, "Inner batch.", lower_bound=1)
 flags.DEFINE_integer("generator_hidden", 256, "Generator's first dense width.", lower_bound=1)
 flags.DEFINE_integer("generator_channels", 32, "Generator's first feature map channels.", lower_bound=1)
+flags.DEFINE_integer("generator_chunk", 8, "With checkpointing, recompute the generator this many inner steps at a "
+                                          "time (0: keep all its activations).", lower_bound=0)
 flags.DEFINE_integer("repeats", 3, "Timed outer steps per setting (median reported).", lower_bound=1)
 flags.DEFINE_string("child", "", "Internal: run one setting (true/false) and print its JSON record.")
 
@@ -63,7 +68,7 @@ def run_child(checkpointing: bool) -> dict:
     config = GTNConfig(dataset=source, learner=FLAGS.learner, inner_steps=FLAGS.inner_steps,
                        few_steps=min(10, FLAGS.inner_steps), inner_batch=FLAGS.inner_batch,
                        generator_hidden=FLAGS.generator_hidden, generator_channels=FLAGS.generator_channels,
-                       checkpointing=checkpointing)
+                       checkpointing=checkpointing, generator_chunk=FLAGS.generator_chunk if checkpointing else 0)
     import tempfile
 
     training = MetaTraining(config, splits, tempfile.mkdtemp(prefix="tfrobust-bench-"))
@@ -97,7 +102,8 @@ def main(argv):
         records[setting] = json.loads(line[-1][len("RECORD "):])
     off, on = records["false"], records["true"]
     print(f"GTN outer step: {FLAGS.inner_steps} inner steps of {FLAGS.inner_batch}, learner {FLAGS.learner}, "
-          f"generator {FLAGS.generator_hidden}/{FLAGS.generator_channels}, {off['device']}, {off['data']} data")
+          f"generator {FLAGS.generator_hidden}/{FLAGS.generator_channels} (recomputed {FLAGS.generator_chunk} steps at a "
+          f"time with checkpointing), {off['device']}, {off['data']} data")
     print("| checkpointing | seconds per outer step | peak memory (MiB) |")
     print("|---|---|---|")
     for r in (off, on):

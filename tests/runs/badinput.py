@@ -330,6 +330,7 @@ ROWS = [
     ("runs.gtn", ["--learner=conv:width=0"], "width=0 must be an integer >= 1"),
     ("runs.gtn", ["--learner=mlp:depth=2"], "learner 'mlp' has no option 'depth'"),
     ("runs.gtn", ["--inner_lr=-0.1"], "--inner_lr=-0.1 is not allowed"),
+    ("runs.gtn", ["--generator_chunk=3"], "--generator_chunk=3 is not allowed; it must be an integer in [0, --inner_steps=2]"),
     ("runs.gtn", ["--inner_momentum=nan"], "--inner_momentum=nan is not allowed"),
     ("runs.gtn", ["--outer_lr_final=0"], "--outer_lr_final=0.0 is not allowed"),
     ("runs.gtn", ["--ablation=sorted"], "--ablation='sorted' is not allowed; choose one of none, no_curriculum"),

@@ -39,6 +39,9 @@ class GTNConfig(Config):
                                   "rates and momenta are learned).")
     checkpointing: bool = field(True, "Recompute each inner step in the backward pass instead of keeping its "
                                       "intermediate tensors (memory: the learner states only; same gradient).")
+    generator_chunk: int = field(0, "With --checkpointing, also recompute the generator in the backward pass, this many "
+                                    "inner steps' batches at a time (0: keep its activations for all steps, one pass; "
+                                    "they dominate memory at the paper's sizes).")
     few_steps: int = field(10, "Validation also reports a learner trained on only the first this many steps.")
     valid_every: int = field(100, "Validate (a fresh learner trained on generated data) every this many outer "
                                   "iterations.")
@@ -51,6 +54,9 @@ class GTNConfig(Config):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 self.bad(name, "it must be an integer >= 1")
+        if not isinstance(self.generator_chunk, int) or isinstance(self.generator_chunk, bool) or not (
+                0 <= self.generator_chunk <= self.inner_steps):
+            self.bad("generator_chunk", f"it must be an integer in [0, --inner_steps={self.inner_steps}]")
         if self.few_steps > self.inner_steps:
             self.bad("few_steps", f"it must be at most --inner_steps={self.inner_steps}")
         for name in ("inner_lr", "inner_momentum", "outer_lr"):

@@ -106,14 +106,38 @@ class MetaTraining:
         params, means = arch.init(learner_seed, self.splits.input_shape, self.splits.num_classes)
         seeds = tf.random.experimental.stateless_split(seed_of(c.seed, BATCH_SALT, k), 2)
         real_x, real_y = self.real_batch(seeds[0], c.outer_batch)
-        with tf.GradientTape() as tape:  # eager: the generator's few large ops
+        chunked = c.checkpointing and c.generator_chunk and self.teacher.generator is not None
+        tape = tf.GradientTape(persistent=False)
+        if chunked:  # no tape: the chunks are recomputed under their own below
             xs, ys = self.inner_batches(seeds[1])
+        else:
+            with tape:  # eager: the generator's few large ops
+                xs, ys = self.inner_batches(seeds[1])
         loss, grad_xs, grad_lr, grad_mom = inner.meta_gradient(
             arch, inner.start_state(params, means), xs, ys, self.teacher.log_lr, self.teacher.log_momentum,
             real_x, real_y, every_step=c.outer_loss == "every_step", checkpointing=c.checkpointing)
         sources = self.teacher.learned[:-2]  # the generator and the curriculum
-        grads = [tf.convert_to_tensor(g) for g in tape.gradient(xs, sources, output_gradients=grad_xs)] if sources else []
+        if not sources:
+            grads = []
+        elif chunked:
+            grads = self._generator_gradients(seeds[1], grad_xs, sources)
+        else:
+            grads = [tf.convert_to_tensor(g) for g in tape.gradient(xs, sources, output_gradients=grad_xs)]
         return loss, grads + [grad_lr, grad_mom]
+
+    def _generator_gradients(self, seed, grad_xs, sources):
+        """The generator's and the curriculum's gradients, the generator rerun ``generator_chunk``
+        inner steps' batches at a time (each step's batch norm sees only its own batch, so the
+        chunks give the images of one pass)."""
+        chunk, total = self.config.generator_chunk, None
+        for start in range(0, self.config.inner_steps, chunk):
+            with tf.GradientTape() as tape:
+                noise, labels = self.teacher.noise(seed)
+                images = self.teacher.generator(noise[start:start + chunk], labels[start:start + chunk])
+            part = [tf.convert_to_tensor(g) for g in
+                    tape.gradient(images, sources, output_gradients=grad_xs[start:start + chunk])]
+            total = part if total is None else [a + b for a, b in zip(total, part)]
+        return total
 
     def outer_step(self, k: int) -> float:
         """Runs outer iteration ``k`` (one Adam step); returns its outer loss."""
