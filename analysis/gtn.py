@@ -12,23 +12,28 @@ from analysis.figures import pyplot, save_figure
 MODES = ("vanilla", "gtn_few", "gtn_all")
 TESTS = ("noise", "blur", "ifgsm", "lbfgs")
 TEST_LABELS = {"noise": "Gaussian noise (std beta)", "blur": "Gaussian blur (std beta, pixels)",
-               "ifgsm": "iterated FGSM, 30 steps (step beta)", "lbfgs": "L-BFGS-style attack (beta)"}
+               "ifgsm": "iterated FGSM (step beta)", "lbfgs": "L-BFGS-style attack (beta)"}
 
 
-def samples(images: np.ndarray, path: str, steps: int = 8, per_step: int = 10) -> None:
-    """A grid of generated images: one row per inner step (the first ``steps``), ``per_step``
-    images each (the first of each label, as the labels run 0, 1, 2, ... in every batch)."""
+def samples(images: np.ndarray, labels: np.ndarray, path: str, steps: int = 8, classes: int = 10) -> None:
+    """A grid of generated images: one row per inner step (the first ``steps``), one column per
+    label (up to 10), each the step's first image of that label (blank if the batch has none)."""
     plt = pyplot()
-    fig, axes = plt.subplots(steps, per_step, figsize=(per_step * 0.8, steps * 0.8))
+    columns = min(classes, 10)
+    fig, axes = plt.subplots(steps, columns, figsize=(columns * 0.8, steps * 0.8 + 0.4), squeeze=False)
     for t in range(steps):
-        for i in range(per_step):
-            ax = axes[t, i]
-            ax.imshow(images[t, i].squeeze(), cmap="gray", vmin=0.0, vmax=1.0)
+        for c in range(columns):
+            ax = axes[t, c]
             ax.set_xticks([])
             ax.set_yticks([])
-            if i == 0:
+            found = np.flatnonzero(labels[t] == c)
+            if found.size:
+                ax.imshow(images[t, found[0]].squeeze(), cmap="gray", vmin=0.0, vmax=1.0)
+            if t == 0:
+                ax.set_title(f"label {c}", fontsize=7)
+            if c == 0:
                 ax.set_ylabel(f"step {t + 1}", fontsize=7)
-    fig.suptitle("GTN curriculum: generated inner-loop batches (label = column)", fontsize=9)
+    fig.suptitle("GTN curriculum: the first generated image of each label, per inner step", fontsize=9)
     save_figure(fig, path)
 
 
@@ -87,7 +92,8 @@ def plot_robustness(report: Dict, path: str) -> None:
                 mean, std = accs.mean(0), accs.std(0)
                 ax.plot(betas, mean, marker="o", ms=3, label=mode_label(mode, report["few_steps"], report["inner_steps"]))
                 ax.fill_between(betas, mean - std, mean + std, alpha=0.2)
-            ax.set_title(f"{arch}: {TEST_LABELS[test]}", fontsize=8)
+            steps = report.get("steps", {}).get(test)
+            ax.set_title(f"{arch}: {TEST_LABELS[test]}" + (f", {steps} steps" if steps else ""), fontsize=8)
             ax.set_xlabel("beta")
             ax.set_ylabel("test accuracy")
             ax.set_ylim(0, 1)

@@ -8,6 +8,7 @@ import pytest
 
 from gtn_helpers import splits, tiny
 from tfrobust.errors import ConfigError, DataError
+from tfrobust.gtn import learning
 from tfrobust.gtn.meta import MetaTraining
 from tfrobust.gtn.robustness import MODES, RobustnessConfig, RobustnessStudy, load_gtn, resolve_gtn_dir
 
@@ -33,11 +34,13 @@ def test_the_study_measures_every_mode_seed_and_beta(gtn_dir):
         for mode in MODES:
             records = entry["modes"][mode]
             assert len(records) == 2
-            for record in records:
+            for k, record in enumerate(records):
                 assert len(record["noise"]) == 2 and len(record["lbfgs"]) == 2
-                # beta = 0 is the clean input: the same accuracy as the clean test on those examples
-                assert record["noise"][0] == record["blur"][0]
-                assert record["ifgsm"][0] == record["lbfgs"][0]
+                # beta = 0 is the clean input: the learner's accuracy on those examples
+                arch, state = study.learner(spec, mode, k)
+                assert record["noise"][0] == learning.accuracy(arch, state, study.x_test[:60], study.y_test[:60])
+                assert record["ifgsm"][0] == learning.accuracy(arch, state, study.x_test[:30], study.y_test[:30])
+                assert record["clean"] == learning.accuracy(arch, state, study.x_test, study.y_test)
                 assert record["ifgsm"][1] <= record["ifgsm"][0]
                 assert record["autoattack"] <= record["ifgsm"][0]  # both on the first 30 test images
     # learner k of a mode is the same learner every time; the modes differ
@@ -81,6 +84,14 @@ def test_gtn_dir_is_resolved_and_checked(gtn_dir, tmp_path):
         RobustnessStudy(RobustnessConfig(**SMALL), str(broken))
 
 
+def test_a_gtn_without_a_generator_is_refused_before_anything_is_written(tmp_path):
+    training = MetaTraining(tiny(ablation="real_data", outer_iters=1, valid_every=1), splits(), str(tmp_path))
+    training.run()
+    with pytest.raises(ConfigError, match="--ablation=real_data: it has no generator"):
+        RobustnessStudy(RobustnessConfig(**SMALL), training.run_dir.path)
+    assert not os.path.exists(os.path.join(training.run_dir.path, "robustness"))
+
+
 def test_bad_settings_fail_clearly():
     with pytest.raises(ConfigError, match="-0.1 is not allowed; every beta must be a finite number >= 0"):
         RobustnessConfig(**dict(SMALL, noise_betas=(0.0, -0.1)))
@@ -90,5 +101,7 @@ def test_bad_settings_fail_clearly():
         RobustnessConfig(**dict(SMALL, learners="vgg"))
     with pytest.raises(ConfigError, match="--autoattack=pgd:eps=-1"):
         RobustnessConfig(**dict(SMALL, autoattack="pgd:eps=-1"))
+    with pytest.raises(ConfigError, match="--seed=-1 is not allowed"):
+        RobustnessConfig(**dict(SMALL, seed=-1))
     with pytest.raises(ConfigError, match="given once"):
         RobustnessConfig(**dict(SMALL, learners="linear linear"))

@@ -91,25 +91,29 @@ def test_a_diverging_inner_loop_fails_in_one_line(data, tmp_path):
         training.outer_step(0)
 
 
-def test_resume_in_process_repeats_the_uninterrupted_run(data, tmp_path):
-    """Stopping after a checkpoint and resuming gives the same metrics and teacher (the kill
-    harness does this with real kills; this is the quick in-process version)."""
+class _Killed(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_one(data, tmp_path, monkeypatch):
+    """Interrupted at outer iteration 3 (after the checkpoint at 2), then rerun: the same metrics,
+    results and teacher as a run never interrupted (the kill harness does this with real kills)."""
     whole = MetaTraining(tiny(), data, str(tmp_path / "whole")).run()
-    first = MetaTraining(tiny(), data, str(tmp_path / "parts"))
-    first.run_dir.prepare()
-    manager = first._checkpoint()
-    for k in range(2):
-        first.loss_sum.assign_add(first.outer_step(k))
-        first.loss_count.assign_add(1)
-        first.iteration.assign(k + 1)
-    first.run_dir.append_metrics({"step": 2, "outer_loss": float(first.loss_sum.numpy()) / 2,
-                                  **first.validate(), **first.schedule_summary()})
-    first.loss_sum.assign(0.0)
-    first.loss_count.assign(0)
-    manager.save(checkpoint_number=2)
-    resumed = MetaTraining(tiny(), data, str(tmp_path / "parts")).run()
-    for key in ("final", "real_data_epoch", "learned_lr", "learned_momentum"):
+    original = MetaTraining.outer_step
+
+    def dies_at_3(self, k):
+        if k == 3:
+            raise _Killed
+        return original(self, k)
+
+    monkeypatch.setattr(MetaTraining, "outer_step", dies_at_3)
+    with pytest.raises(_Killed):
+        MetaTraining(tiny(), data, str(tmp_path / "parts")).run()
+    monkeypatch.setattr(MetaTraining, "outer_step", original)
+    parts = MetaTraining(tiny(), data, str(tmp_path / "parts"))
+    assert not parts.run_dir.finished and len(parts.run_dir.read_metrics()) == 1
+    resumed = parts.run()
+    for key in ("final", "learned_lr", "learned_momentum", "teacher_sha256"):
         assert resumed[key] == whole[key], key
-    read = lambda root: [json.loads(l) for l in open(os.path.join(root, "metrics.jsonl"))]
-    runs = [os.path.join(tmp_path, p, "gtn", os.listdir(os.path.join(tmp_path, p, "gtn"))[0]) for p in ("whole", "parts")]
-    assert read(runs[0]) == read(runs[1])
+    whole_dir = MetaTraining(tiny(), data, str(tmp_path / "whole")).run_dir
+    assert parts.run_dir.read_metrics() == whole_dir.read_metrics()

@@ -20,7 +20,8 @@ class GTNConfig(Config):
                          "Learner spec the GTN teaches: linear, mlp (width=128, layers=1) or conv (width=32, "
                          "layers=2); random_width=true draws each learner's width from width/2, 3width/4, width.")
     inner_steps: int = field(64, "Inner-loop SGD steps a learner takes on generated batches.")
-    inner_batch: int = field(128, "Generated examples per inner step (the labels are balanced: i mod classes).")
+    inner_batch: int = field(128, "Generated examples per inner step (labels balanced: they run 0, 1, ..., classes - 1, "
+                                  "0, ... through the steps' batches).")
     noise_dim: int = field(128, "Length of the generator's noise vector.")
     generator_hidden: int = field(1024, "Units of the generator's first dense layer.")
     generator_channels: int = field(128, "Channels of the generator's first feature map (a quarter of the image's "
@@ -54,6 +55,11 @@ class GTNConfig(Config):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 self.bad(name, "it must be an integer >= 1")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            self.bad("seed", "it must be an integer >= 0")
+        if self.generator_chunk and not self.checkpointing:
+            self.bad("generator_chunk", "it recomputes the generator in the checkpointed backward pass: it needs "
+                                        "--checkpointing")
         if not isinstance(self.generator_chunk, int) or isinstance(self.generator_chunk, bool) or not (
                 0 <= self.generator_chunk <= self.inner_steps):
             self.bad("generator_chunk", f"it must be an integer in [0, --inner_steps={self.inner_steps}]")

@@ -69,7 +69,8 @@ class Learner:
     def init(self, seed, input_shape: Tuple[int, ...], num_classes: int):
         """``(params, means)``: a dict of layer weights and a list of running means (zeros until the
         first training step), drawn from the stateless ``seed`` (a length-2 int tensor or list)."""
-        seeds = iter(tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 16)))
+        count = max(16, len(self.hidden_units()) + 1)  # 16: what learners of up to 15 hidden layers always drew
+        seeds = iter(tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), count)))
         params, channels = {}, list(input_shape)
         for i, units in enumerate(self.hidden_units()):
             params[f"hidden_{i}"] = self._init_hidden(channels, units, next(seeds))

@@ -4,7 +4,7 @@ real data (Adam, the GTN report's "vanilla" learners), and as a model the attack
     state = on_batches(arch, arch.init(seed, shape, classes), xs, ys, log_lr, log_momentum, steps=10)
     state = normally(arch, arch.init(seed, shape, classes), x_train, y_train, seed=0, lr=0.005, epochs=1)
     accuracy(arch, state, x_test, y_test)
-    model = LearnerModel(arch, state)         # model(x, training=False) -> logits, for tfrobust.attacks
+    model = LearnerModel(arch, state, classes)  # model(x, training=False) -> logits, for tfrobust.attacks
 """
 from __future__ import annotations
 

@@ -152,13 +152,18 @@ class MetaTraining:
 
     # -- validation ---------------------------------------------------------------------------
 
+    def validation_batches(self, seed=None):
+        """The teacher's batches the validation learner trains on (and samples.png shows)."""
+        seed = seed_of(self.config.seed, VALID_SALT) if seed is None else seed
+        return self.inner_batches(tf.random.experimental.stateless_split(seed, 1)[0])
+
     def trained_learners(self, arch=None, seed=None) -> Dict[str, tuple]:
         """``{"few": state, "all": state}``: one fresh learner trained on the teacher's batches for
         ``few_steps`` and for all the inner steps (the validation learner by default)."""
         arch = arch or self.valid_arch
         seed = seed_of(self.config.seed, VALID_SALT) if seed is None else seed
         start = arch.init(seed, self.splits.input_shape, self.splits.num_classes)
-        xs, ys = self.inner_batches(tf.random.experimental.stateless_split(seed, 1)[0])
+        xs, ys = self.validation_batches(seed)
         return {name: learning.on_batches(arch, start, xs, ys, self.teacher.log_lr, self.teacher.log_momentum, steps)
                 for name, steps in (("few", self.config.few_steps), ("all", self.config.inner_steps))}
 
@@ -254,8 +259,9 @@ class MetaTraining:
 
         c, rd = self.config, self.run_dir
         if self.teacher.generator is not None:
-            plots.samples(self.inner_batches(seed_of(c.seed, VALID_SALT))[0].numpy(),
-                          os.path.join(rd.path, "samples.png"), steps=min(c.inner_steps, 8))
+            images, labels = self.validation_batches()
+            plots.samples(images.numpy(), labels.numpy(), os.path.join(rd.path, "samples.png"),
+                          steps=min(c.inner_steps, 8), classes=self.splits.num_classes)
         accuracies = self.validate(("valid", "test"))
         x, y = self.splits.train_arrays
         start = self.valid_arch.init(seed_of(c.seed, VALID_SALT), self.splits.input_shape, self.splits.num_classes)

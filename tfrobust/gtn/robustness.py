@@ -19,7 +19,7 @@ test set, over a grid of strengths beta per test (all clipped to [0, 1]):
 
 and, beside the paper's tests, AutoAttack (``autoattack``, an L-infinity ball) on ``attack_examples``.
 
-beta = 0 is the clean input (for the attacks, which have no beta = 0, a beta of 0 is refused).
+beta = 0 in any grid stands for the clean input (no attack is run for it).
 The run directory is ``<gtn_dir>/robustness/<id>/``: ``clean/<learner>.json`` (every mode and seed's
 clean accuracy), ``tests/<learner>/<mode>_seed<k>.json`` (one learner's accuracies), then
 ``table.md``, ``robustness.png`` and, last, ``results.json`` (the whole report).
@@ -96,6 +96,8 @@ class RobustnessConfig(Config):
         for name in ("corruption_examples", "attack_examples"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 self.bad(name, "it must be an integer >= 0")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            self.bad("seed", "it must be an integer >= 0")
         if not 0 <= self.threshold < 1:
             self.bad("threshold", "it must be in [0, 1)")
         for name in ("vanilla_lr", "lbfgs_lr"):
@@ -174,6 +176,9 @@ class RobustnessStudy:
         self.gtn_dir = gtn_dir = resolve_gtn_dir(gtn_dir)
         self.progress = progress or (lambda text: None)
         self.gtn = load_gtn(gtn_dir)
+        if self.gtn.ablation == "real_data":
+            raise ConfigError(f"the GTN in {gtn_dir} was trained with --ablation=real_data: it has no generator to "
+                              "teach learners with")
         self.splits = load_splits(self.gtn, data_dir)
         self.teacher = Teacher(self.gtn, self.splits.input_shape, self.splits.num_classes)
         self.teacher.restore(gtn_dir)
@@ -193,17 +198,15 @@ class RobustnessStudy:
 
     def learner(self, spec: str, mode: str, k: int):
         """``(arch, state)`` of learner ``k`` of ``spec`` trained in ``mode`` (deterministic)."""
-        arch = make_learner(spec)
         index = self.config.specs.index(spec)
         seed = seed_of(self.config.seed, ROBUSTNESS_SALT, index, k)
+        arch = make_learner(spec).sample(seed.numpy().tolist())  # random_width: learner k's own width
         start = arch.init(seed, self.splits.input_shape, self.splits.num_classes)
         if mode == "vanilla":
             x, y = self.splits.train_arrays
             c = self.config
             return arch, learning.normally(arch, start, x, y, seed=int(seed.numpy()[0]) % 2 ** 31, lr=c.vanilla_lr,
                                            epochs=c.vanilla_epochs, batch=c.vanilla_batch)
-        if self.gtn.ablation == "real_data":
-            raise ConfigError("the GTN was trained with --ablation=real_data: it has no generator to teach with")
         xs, ys = self.teacher.batches(tf.random.experimental.stateless_split(seed, 1)[0])
         steps = self.gtn.few_steps if mode == "gtn_few" else self.gtn.inner_steps
         return arch, learning.on_batches(arch, start, xs, ys, self.teacher.log_lr, self.teacher.log_momentum, steps)
@@ -292,4 +295,5 @@ class RobustnessStudy:
                 "learners": learners, "betas": {t: list(getattr(c, f"{t}_betas")) for t in TESTS},
                 "few_steps": self.gtn.few_steps, "inner_steps": self.gtn.inner_steps,
                 "gtn_run": os.path.basename(os.path.normpath(self.gtn_dir)),
-                "gtn_ablation": self.gtn.ablation, "autoattack": c.autoattack}
+                "gtn_ablation": self.gtn.ablation, "autoattack": c.autoattack,
+                "steps": {"ifgsm": c.ifgsm_steps, "lbfgs": c.lbfgs_steps}}

@@ -5,7 +5,9 @@ loop's learning rate and momentum per step, and the batches it teaches with.
     xs, ys = teacher.batches(seed)            # [steps, batch, H, W, C] images, [steps, batch] labels
     state = inner.train(arch, start, xs, ys, teacher.log_lr, teacher.log_momentum)
 
-Labels are fixed and balanced: example ``i`` of every step has label ``i mod classes``. The
+Labels are fixed and balanced: they run ``0, 1, ..., classes - 1, 0, 1, ...`` through the batches
+of all steps in order (example ``i`` of step ``t`` has label ``(t * batch + i) mod classes``), so
+each batch holds every class ``batch // classes`` or one more times. The
 ablations (``config.ablation``) change only the noise the generator is given: ``none`` uses the
 learned curriculum; ``no_curriculum`` fresh standard normal noise drawn from ``seed``;
 ``shuffled_batches`` the curriculum's (noise, label) pairs permuted across all steps by ``seed``.
