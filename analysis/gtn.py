@@ -122,8 +122,8 @@ def curves(metrics: List[Dict], path: str) -> None:
     plt = pyplot()
     steps = [r["step"] for r in metrics]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for name in metrics[0]["valid"]:
-        kind, count = name.split("_")
+    for name in sorted(metrics[0]["valid"], key=lambda n: int(n.split("_")[1])):
+        count = name.split("_")[1]
         left.plot(steps, [r["valid"][name] for r in metrics], marker="o", ms=3,
                   label=f"learner after {count} inner steps")
     left.set_xlabel("outer iteration")
@@ -141,9 +141,8 @@ def accuracy_rows(results: Dict, config) -> List[Dict]:
     rows = []
     for split in ("valid", "test"):
         row = {"split": split}
-        for name, acc in results["final"][split].items():
-            kind, count = name.split("_")
-            row[f"{count} GTN steps"] = acc
+        for name, acc in sorted(results["final"][split].items(), key=lambda item: int(item[0].split("_")[1])):
+            row[f"{name.split('_')[1]} GTN steps"] = acc
         row["1 epoch of real data"] = results["real_data_epoch"][split]
         rows.append(row)
     return rows

@@ -102,7 +102,7 @@ N = int(os.environ.get("KILL_POINTS", "0"))
 # keep the suite short (their pipelines are one code path; so for ATMC's); KILL_POINTS=n tries many more.
 FEW = {"runs.admm": (2, 0), "runs.admm_study": (1, 0), "runs.tune_prune": (1, 1), "runs.atmc": (1, 0),
        "runs.atmc_study": (1, 0), "runs.flatness": (1, 0), "runs.flatness_report": (1, 0),
-       "runs.gtn": (2, 1), "runs.gtn_robustness": (1, 0)}
+       "runs.gtn": (1, 1), "runs.gtn_robustness": (1, 0)}
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

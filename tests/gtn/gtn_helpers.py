@@ -4,7 +4,6 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfrobust import data
 from tfrobust.gtn.config import GTNConfig
 
 DATASET = "synthetic:image_shape=8x8x1,num_classes=4,train_size=400,test_size=100,noise_std=0.3"

@@ -19,7 +19,8 @@ def test_curves_and_accuracy_rows(tmp_path):
     path = str(tmp_path / "curves.png")
     plots.curves(metrics, path)
     assert os.path.getsize(path) > 0
-    results = {"final": {"valid": {"few_2": 0.3, "all_4": 0.6}, "test": {"few_2": 0.31, "all_4": 0.61}},
+    results = {"final": {"valid": {"all_4": 0.6, "few_2": 0.3}, "test": {"all_4": 0.61, "few_2": 0.31}},
                "real_data_epoch": {"valid": 0.7, "test": 0.71}}
     rows = plots.accuracy_rows(results, None)
     assert rows[1] == {"split": "test", "2 GTN steps": 0.31, "4 GTN steps": 0.61, "1 epoch of real data": 0.71}
+    assert list(rows[0]) == ["split", "2 GTN steps", "4 GTN steps", "1 epoch of real data"]  # fewest steps first

@@ -1,5 +1,4 @@
 """The robustness study: which learners it keeps, what it measures, and how it fails."""
-import json
 import os
 import shutil
 

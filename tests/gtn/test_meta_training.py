@@ -1,6 +1,5 @@
 """Meta-training: it teaches, its learned rates stay positive, its ablations run, and a bad
 setting or a diverging loop fails clearly."""
-import json
 import os
 
 import numpy as np

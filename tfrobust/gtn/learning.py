@@ -30,6 +30,12 @@ def on_batches(arch: Learner, start, xs, ys, log_lr, log_momentum, steps=None):
                        tf.convert_to_tensor(log_momentum), tf.constant(steps))
 
 
+def arrays_of(dataset) -> tuple:
+    """``(x, y)`` NumPy arrays of a batched ``(x, y)`` pipeline (a split's ``valid`` or ``test``)."""
+    batches = list(dataset)
+    return np.concatenate([b[0].numpy() for b in batches]), np.concatenate([b[1].numpy() for b in batches])
+
+
 def as_float(x) -> tf.Tensor:
     x = tf.convert_to_tensor(x)
     return tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)

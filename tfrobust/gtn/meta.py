@@ -31,7 +31,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfrobust.errors import ConfigError, TfrobustError
-from tfrobust.experiment import RunDir, RunLock
+from tfrobust.experiment import RunDir, StagedRun
 from tfrobust.gtn import inner, learning
 from tfrobust.gtn.config import GTNConfig
 from tfrobust.gtn.learners import make_learner
@@ -62,7 +62,7 @@ def seed_of(config_seed: int, *salts) -> tf.Tensor:
     return tf.constant(state.astype(np.int64))
 
 
-class MetaTraining:
+class MetaTraining(StagedRun):
     def __init__(self, config: GTNConfig, splits, base_dir: str,
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 10):
         self.config = config
@@ -180,22 +180,24 @@ class MetaTraining:
         """``(x, y)`` of the ``valid`` or ``test`` split as arrays (read once)."""
         cache = self.__dict__.setdefault("_arrays", {})
         if split not in cache:
-            batches = list(getattr(self.splits, split))
-            cache[split] = (np.concatenate([b[0].numpy() for b in batches]), np.concatenate([b[1].numpy() for b in batches]))
+            cache[split] = learning.arrays_of(getattr(self.splits, split))
         return cache[split]
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self, force: bool = False) -> Dict:
-        rd = self.run_dir
-        if rd.finished and not force:
-            self.progress(f"{rd.path} is finished; returning its results (use --force to redo)")
-            return rd.read_results()
-        with RunLock(rd.path):
-            if force:
-                rd.wipe()
-            rd.prepare()
-            return self._train()
+    # -- the run (experiment.StagedRun: one stage, the outer loop) -----------------------------
+
+    chief, wait_for_lock = True, 0.0
+
+    @property
+    def root(self) -> RunDir:
+        return self.run_dir
+
+    def check(self) -> None:
+        """Nothing more to check: the config, the data and the teacher were checked on construction."""
+
+    def run_stages(self) -> None:
+        self._train()
 
     def _checkpoint(self):
         checkpoint = tf.train.Checkpoint(teacher=self.teacher, optimizer=self.optimizer, iteration=self.iteration,
@@ -208,7 +210,7 @@ class MetaTraining:
                 raise self.run_dir.damaged(manager.latest_checkpoint, f"cannot be restored ({type(e).__name__})") from None
         return manager
 
-    def _train(self) -> Dict:
+    def _train(self) -> None:
         c, rd = self.config, self.run_dir
         manager = self._checkpoint()
         start = int(self.iteration.numpy())
@@ -216,7 +218,7 @@ class MetaTraining:
         if start:
             self.progress(f"resuming {rd.path} at outer iteration {start}")
         writer = tf.summary.create_file_writer(rd.tb_dir)
-        t0, began = time.time(), time.time()
+        t0 = time.time()
         for k in range(start, c.outer_iters):
             loss = self.outer_step(k)
             self.iteration.assign(k + 1)
@@ -239,7 +241,6 @@ class MetaTraining:
                 manager.save(checkpoint_number=k + 1)
             elif (k + 1) % c.checkpoint_every == 0:
                 manager.save(checkpoint_number=k + 1)
-        return self._finish(time.time() - began)
 
     def schedule_summary(self) -> Dict:
         lr, mom = np.exp(self.teacher.log_lr.numpy()), np.exp(self.teacher.log_momentum.numpy())
@@ -254,7 +255,8 @@ class MetaTraining:
                 tf.summary.scalar(f"schedule/{key}_mean", record[key]["mean"])
         writer.flush()
 
-    def _finish(self, seconds: float) -> Dict:
+    def results(self, seconds: float) -> Dict:
+        """samples.png, then the final record (written last, by :meth:`StagedRun.run`)."""
         from analysis import gtn as plots
 
         c, rd = self.config, self.run_dir
@@ -271,5 +273,4 @@ class MetaTraining:
                    "learned_lr": np.exp(self.teacher.log_lr.numpy()).tolist(),
                    "learned_momentum": np.exp(self.teacher.log_momentum.numpy()).tolist(),
                    "learner": self.valid_arch.spec, "teacher_sha256": self.teacher.fingerprint(), "seconds": seconds}
-        rd.write_results(results)
         return results

@@ -30,7 +30,6 @@ import dataclasses
 import json
 import os
 import re
-import time
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -39,7 +38,7 @@ import tensorflow as tf
 from tfrobust import attacks
 from tfrobust.config import Config, field
 from tfrobust.errors import ConfigError, DataError
-from tfrobust.experiment import RunDir, RunLock
+from tfrobust.experiment import RunDir, StagedRun
 from tfrobust.gtn import learning
 from tfrobust.gtn.config import GTNConfig
 from tfrobust.gtn.learners import make_learner
@@ -169,7 +168,7 @@ def load_gtn(gtn_dir: str) -> GTNConfig:
     return config
 
 
-class RobustnessStudy:
+class RobustnessStudy(StagedRun):
     def __init__(self, config: RobustnessConfig, gtn_dir: str, data_dir: Optional[str] = None,
                  progress: Optional[Callable[[str], None]] = None):
         self.config = config
@@ -190,9 +189,7 @@ class RobustnessStudy:
                 if attack is not None and hasattr(attack, "check_input"):
                     attack.check_input(self.splits.input_shape)
         self.run_dir = RunDir.for_config(gtn_dir, "robustness", config, progress=self.progress)
-        batches = list(self.splits.test)
-        self.x_test = np.concatenate([b[0].numpy() for b in batches])
-        self.y_test = np.concatenate([b[1].numpy() for b in batches])
+        self.x_test, self.y_test = learning.arrays_of(self.splits.test)
 
     # -- learners -----------------------------------------------------------------------------
 
@@ -259,22 +256,24 @@ class RobustnessStudy:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self, force: bool = False) -> Dict:
-        rd = self.run_dir
-        if rd.finished and not force:
-            self.progress(f"{rd.path} is finished; returning its results (use --force to redo)")
-            return rd.read_results()
-        began = time.time()
-        with RunLock(rd.path):
-            if force:
-                rd.wipe()
-            rd.prepare()
-            report = self._run()
-            report["seconds"] = time.time() - began
-            from analysis import gtn as plots
+    chief, wait_for_lock = True, 0.0
 
-            plots.write_report(report, rd.path)
-            rd.write_results(report)
+    @property
+    def root(self) -> RunDir:
+        return self.run_dir
+
+    def check(self) -> None:
+        """Nothing more to check: the config, the GTN and the attacks were checked on construction."""
+
+    def run_stages(self) -> None:
+        self.report = self._run()
+
+    def results(self, seconds: float) -> Dict:
+        """table.md and robustness.png, then the report (written last, by :meth:`StagedRun.run`)."""
+        from analysis import gtn as plots
+
+        report = dict(self.report, seconds=seconds)
+        plots.write_report(report, self.run_dir.path)
         return report
 
     def _run(self) -> Dict:
