@@ -49,6 +49,13 @@ class Config:
     def bad(self, flag: str, allowed: str):
         raise ConfigError(f"--{flag}={getattr(self, flag)!r} is not allowed; {allowed}")
 
+    def check_integers(self, names, minimum: int) -> None:
+        """Each field in ``names`` is an int (not a bool) of at least ``minimum``."""
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                self.bad(name, f"it must be an integer >= {minimum}")
+
     def to_dict(self) -> Dict[str, Any]:
         """Every field (tuples as lists, nested configs as dicts): what config.json holds."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}

@@ -232,10 +232,18 @@ class RunLock:
 
 class StagedRun:
     """A run made of stages, each its own run directory, under one root run directory (the ADMM
-    and ATMC pipelines). A subclass sets ``root`` (a :class:`RunDir`), ``chief``, ``progress`` and
-    ``wait_for_lock``, and defines ``check()`` (fails on bad settings before anything is written),
-    ``run_stages()`` (runs or resumes every stage; ``self.force`` says whether to redo them) and
-    ``results(seconds)`` (the record, read from the stages)."""
+    and ATMC pipelines; the GTN's meta-training and robustness study, one stage each). A subclass
+    sets ``root`` (a :class:`RunDir`) and ``progress``, and ``chief`` and ``wait_for_lock`` where a
+    worker or a wait differ from the defaults below; it defines ``run_stages()`` (runs or resumes
+    every stage; ``self.force`` says whether to redo them) and ``results(seconds)`` (the record,
+    read from the stages), and overrides ``check()`` where settings can still fail after
+    construction (it must fail before anything is written)."""
+
+    chief = True
+    wait_for_lock = 0.0
+
+    def check(self) -> None:
+        """Nothing to check by default: what can fail was checked when the run was built."""
 
     def run(self, force: bool = False) -> Dict:
         """Runs (or resumes, or returns) the stages under the root's lock; writes the root's

@@ -49,14 +49,10 @@ class GTNConfig(Config):
     checkpoint_every: int = field(20, "Save a checkpoint every this many outer iterations.")
 
     def __post_init__(self):
-        counts = ("valid_size", "inner_steps", "inner_batch", "noise_dim", "generator_hidden", "generator_channels",
-                  "outer_iters", "outer_batch", "few_steps", "valid_every", "checkpoint_every")
-        for name in counts:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                self.bad(name, "it must be an integer >= 1")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            self.bad("seed", "it must be an integer >= 0")
+        self.check_integers(("valid_size", "inner_steps", "inner_batch", "noise_dim", "generator_hidden",
+                             "generator_channels", "outer_iters", "outer_batch", "few_steps", "valid_every",
+                             "checkpoint_every"), minimum=1)
+        self.check_integers(("seed",), minimum=0)
         if self.generator_chunk and not self.checkpointing:
             self.bad("generator_chunk", "it recomputes the generator in the checkpointed backward pass: it needs "
                                         "--checkpointing")

@@ -69,7 +69,7 @@ class MetaTraining(StagedRun):
         self.splits = splits
         self.progress = progress or (lambda text: None)
         self.log_every = log_every
-        self.run_dir = RunDir.for_config(base_dir, config.experiment, config, progress=self.progress)
+        self.run_dir = self.root = RunDir.for_config(base_dir, config.experiment, config, progress=self.progress)
         self.arch = make_learner(config.learner)
         self.valid_arch = dataclasses.replace(self.arch, random_width=False)  # the nominal width
         x, y = splits.train_arrays
@@ -183,18 +183,7 @@ class MetaTraining(StagedRun):
             cache[split] = learning.arrays_of(getattr(self.splits, split))
         return cache[split]
 
-    # -- the run ------------------------------------------------------------------------------
-
     # -- the run (experiment.StagedRun: one stage, the outer loop) -----------------------------
-
-    chief, wait_for_lock = True, 0.0
-
-    @property
-    def root(self) -> RunDir:
-        return self.run_dir
-
-    def check(self) -> None:
-        """Nothing more to check: the config, the data and the teacher were checked on construction."""
 
     def run_stages(self) -> None:
         self._train()

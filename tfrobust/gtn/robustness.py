@@ -88,15 +88,8 @@ class RobustnessConfig(Config):
                 raise ConfigError(f"--learners={spec}: {e}") from None
         if len(set(self.specs)) != len(self.specs):
             self.bad("learners", "each learner may be given once")
-        for name in ("seeds", "vanilla_epochs", "vanilla_batch", "ifgsm_steps", "lbfgs_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                self.bad(name, "it must be an integer >= 1")
-        for name in ("corruption_examples", "attack_examples"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                self.bad(name, "it must be an integer >= 0")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            self.bad("seed", "it must be an integer >= 0")
+        self.check_integers(("seeds", "vanilla_epochs", "vanilla_batch", "ifgsm_steps", "lbfgs_steps"), minimum=1)
+        self.check_integers(("corruption_examples", "attack_examples", "seed"), minimum=0)
         if not 0 <= self.threshold < 1:
             self.bad("threshold", "it must be in [0, 1)")
         for name in ("vanilla_lr", "lbfgs_lr"):
@@ -188,7 +181,7 @@ class RobustnessStudy(StagedRun):
                 attack = config.attack(test, beta)
                 if attack is not None and hasattr(attack, "check_input"):
                     attack.check_input(self.splits.input_shape)
-        self.run_dir = RunDir.for_config(gtn_dir, "robustness", config, progress=self.progress)
+        self.run_dir = self.root = RunDir.for_config(gtn_dir, "robustness", config, progress=self.progress)
         self.x_test, self.y_test = learning.arrays_of(self.splits.test)
 
     # -- learners -----------------------------------------------------------------------------
@@ -255,15 +248,6 @@ class RobustnessStudy(StagedRun):
         return record
 
     # -- the run ------------------------------------------------------------------------------
-
-    chief, wait_for_lock = True, 0.0
-
-    @property
-    def root(self) -> RunDir:
-        return self.run_dir
-
-    def check(self) -> None:
-        """Nothing more to check: the config, the GTN and the attacks were checked on construction."""
 
     def run_stages(self) -> None:
         self.report = self._run()
