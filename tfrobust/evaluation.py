@@ -7,9 +7,11 @@ import time
 import weakref
 from typing import Dict, Iterable, List, Mapping, Optional, Union
 
+import numpy as np
 import tensorflow as tf
 
 from tfrobust.attacks import Attack, from_spec, per_example_loss
+from tfrobust.compaction import attack_compacted, outputs_in_batches
 from tfrobust.errors import TfrobustError
 
 log = logging.getLogger("tfrobust")
@@ -56,6 +58,9 @@ class EvaluationResults(dict):
     checks: Optional[Dict] = None
 
 
+WINDOW = 20_000  # examples gathered at a time: compaction refills batches within a window
+
+
 def evaluate(
     model,
     dataset: tf.data.Dataset,
@@ -66,6 +71,8 @@ def evaluate(
     checks: bool = True,
     check_examples: int = 100,
     timing: bool = True,
+    batch_size: Optional[int] = None,
+    compact: bool = True,
 ) -> EvaluationResults:
     """Natural accuracy and mean loss, and the same under each attack.
 
@@ -74,9 +81,18 @@ def evaluate(
     ``{"natural": {"accuracy", "loss", "examples"}, name: {...}, ...}``; an attack's entry also
     has its ``attack`` settings and ``seconds``, ``forward`` and ``backward`` (single-example
     passes) where it counts them, and AutoAttack's has ``stages``: per stage the accuracy after it,
-    its seconds and passes. Every attack sees the same examples. ``log_every`` > 0 logs progress
-    every that many batches (and AutoAttack's stages at every batch). With ``seed``, batch ``i`` is
-    attacked with the seed ``[seed, i]``, so the numbers do not depend on earlier calls.
+    its seconds and passes. Every attack sees the same examples, ``batch_size`` at a time (default:
+    the dataset's batch size). ``log_every`` > 0 logs progress every that many batches (and
+    AutoAttack's stages and compaction's rounds as they finish).
+
+    Compactable attacks (PGD) attack example ``i`` with the seed ``(seed, i)``, so their results
+    do not depend on the batch size; with ``compact`` they attack only the examples still
+    classified correctly, round by round, in full batches (:mod:`tfrobust.compaction`): the same
+    accuracy, less work, and an entry ``rounds`` with, per round, the examples attacked and the
+    accuracy after it. The loss of the examples it broke is that of the first adversarial point
+    found, not the highest the full attack finds. Other
+    attacks attack batch ``i`` with the seed ``(seed, i)``. Without ``seed`` the attacks draw
+    their own seeds.
 
     With ``checks`` (and at least one attack), ``.checks`` of the result holds the sanity report
     of :func:`tfrobust.sanity.check_evaluation`, made on the first ``check_examples`` examples.
@@ -89,32 +105,45 @@ def evaluate(
     sums = {name: [0.0, 0.0] for name in ["natural", *named]}
     costs = {name: {"seconds": 0.0, "forward": 0, "backward": 0} for name in named}
     stages: Dict[str, List[Dict]] = {}
-    check_batch = None
-    seen, start = 0, time.time()
-    for step, (x, y) in enumerate(dataset):
-        if max_examples is not None:
-            if seen >= max_examples:
-                break
-            x, y = x[: max_examples - seen], y[: max_examples - seen]
+    rounds: Dict[str, List[Dict]] = {}
+    check_batch, seen, batches, start = None, 0, 0, time.time()
+    for x, y, batch in _windows(dataset, max_examples, batch_size):
         if check_batch is None:
-            check_batch = (x[:check_examples], y[:check_examples])
-        elif int(check_batch[0].shape[0]) < check_examples:  # small batches: gather enough examples
-            more = check_examples - int(check_batch[0].shape[0])
-            check_batch = (tf.concat([check_batch[0], x[:more]], 0), tf.concat([check_batch[1], y[:more]], 0))
-        inputs = {"natural": x}
-        batch_seed = None if seed is None else tf.constant([seed, step], tf.int64)
+            check_batch = (tf.constant(x[:check_examples]), tf.constant(y[:check_examples]))
+        shape = x.shape[1:]
+        clean_loss, clean_correct = outputs_in_batches(model, x, y, batch)
+        inputs = {}
         for name, attack in named.items():
             began = time.perf_counter()
-            inputs[name] = _attack_batch(attack, model, x, y, batch_seed, costs[name], stages, name,
-                                         log_every and f"batch {step + 1}")
+            if attack.compactable:
+                seeds = np.stack([np.full(len(x), attack.seed if seed is None else seed, np.int64),
+                                  np.arange(seen, seen + len(x), dtype=np.int64)], 1)
+                if compact:
+                    say = (lambda text, name=name: log.info("%s: %s", name, text)) if log_every else None
+                    inputs[name], records = attack_compacted(attack, model, x, y, seeds, clean_loss, clean_correct,
+                                                             batch, say)
+                    _add_rounds(rounds.setdefault(name, []), records)
+                else:
+                    inputs[name] = np.concatenate([attack(model, x[i:i + batch], y[i:i + batch], seed=seeds[i:i + batch])
+                                                   .numpy() for i in range(0, len(x), batch)])
+            else:
+                inputs[name] = np.concatenate([
+                    _attack_batch(attack, model, tf.constant(x[i:i + batch]), tf.constant(y[i:i + batch]),
+                                  None if seed is None else tf.constant([seed, batches + i // batch], tf.int64),
+                                  costs[name], stages, name, log_every and f"batch {batches + i // batch + 1}")
+                    .numpy() for i in range(0, len(x), batch)])
             costs[name]["seconds"] += time.perf_counter() - began
-        sums_of = batch_sums(model, x.shape[1:])
+        sums_of = batch_sums(model, shape)
+        sums["natural"][0] += float(clean_loss.astype(np.float64).sum())
+        sums["natural"][1] += float(clean_correct.sum())
         for name, xs in inputs.items():
-            loss, correct = sums_of(xs, tf.cast(y, tf.int64))
-            sums[name][0] += float(loss)
-            sums[name][1] += float(correct)
-        seen += int(x.shape[0])
-        if log_every and (step + 1) % log_every == 0:
+            for i in range(0, len(x), batch):
+                loss, correct = sums_of(xs[i:i + batch], y[i:i + batch])
+                sums[name][0] += float(loss)
+                sums[name][1] += float(correct)
+        seen += len(x)
+        batches += -(-len(x) // batch)
+        if log_every:
             acc = {n: s[1] / seen for n, s in sums.items()}
             log.info("evaluated %d examples (%.1fs): %s", seen, time.time() - start,
                      ", ".join(f"{n} {a:.4f}" for n, a in acc.items()))
@@ -139,6 +168,10 @@ def evaluate(
                 {"stage": s["stage"], "accuracy": s["robust"] / seen, "forward": s["forward"],
                  "backward": s["backward"], **({"seconds": s["seconds"]} if timing else {})}
                 for s in stages[name]]
+        if name in rounds:
+            results[name]["rounds"] = [
+                {"round": r["round"], "attacked": r["attacked"], "accuracy": r["robust"] / seen,
+                 **({"seconds": r["seconds"]} if timing else {})} for r in rounds[name]]
     if checks and named:
         from tfrobust.sanity import check_evaluation
 
@@ -146,6 +179,40 @@ def evaluate(
                                           num_classes=int(model.output_shape[-1]),
                                           seed=0 if seed is None else seed)
     return results
+
+
+def _windows(dataset, max_examples, batch_size):
+    """``(x, y, batch)`` numpy windows of the dataset (at most :data:`WINDOW` examples, a multiple of
+    the batch size), cut at ``max_examples``; ``batch``: ``batch_size`` or the dataset's own."""
+    xs, ys, held, seen = [], [], 0, 0
+    for x, y in dataset:
+        if max_examples is not None:
+            if seen >= max_examples:
+                break
+            x, y = x[: max_examples - seen], y[: max_examples - seen]
+        if batch_size is None:
+            batch_size = max(int(x.shape[0]), 1)
+        window = max(WINDOW // batch_size, 1) * batch_size
+        xs.append(np.asarray(x, np.float32))
+        ys.append(np.asarray(y, np.int64))
+        held += len(xs[-1])
+        seen += len(xs[-1])
+        if held >= window:
+            x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+            yield x_all[:window], y_all[:window], batch_size
+            xs, ys, held = [x_all[window:]], [y_all[window:]], held - window
+    if held:
+        yield np.concatenate(xs), np.concatenate(ys), batch_size
+
+
+def _add_rounds(totals: List[Dict], records: List[Dict]) -> None:
+    """Adds a window's compaction rounds to the evaluation's."""
+    for record in records:
+        if record["round"] < len(totals):
+            for key in ("attacked", "robust", "seconds"):
+                totals[record["round"]][key] += record[key]
+        else:
+            totals.append(dict(record))
 
 
 def _attack_batch(attack, model, x, y, seed, cost, stages, name, progress):

@@ -16,7 +16,7 @@ FAST = dict(batch_size=20)
 def test_robust_loss_is_evaluate_loss_with_the_same_seed(dense, data, pgd):
     x, y = data
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(20)
-    expected = evaluate(dense, dataset, {"pgd": pgd}, seed=5, checks=False)
+    expected = evaluate(dense, dataset, {"pgd": pgd}, seed=5, checks=False, compact=False)
     assert robust_loss(dense, dataset, pgd, seed=5, **FAST) == pytest.approx(expected["pgd"]["loss"], rel=1e-6)
     assert clean_loss(dense, (x, y), **FAST) == pytest.approx(expected["natural"]["loss"], rel=1e-6)
     assert robust_loss(dense, data, pgd, max_examples=7, batch_size=3) == pytest.approx(

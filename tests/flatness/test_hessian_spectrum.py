@@ -51,9 +51,9 @@ def test_hvp_agrees_with_the_explicit_hessian(tiny, robust):
     attack = from_spec("pgd:eps=0.2,step_size=0.1,steps=3") if robust else None
     op = hessian_vector_product(model, x, y, attack=attack, batch_size=5, seed=7)
     at = x
-    if robust:  # fixed adversarial examples at w: batch b attacked with the seed [7, b]
-        at = np.concatenate([attack(model, x[i:i + 5], y[i:i + 5], seed=tf.constant([7, i // 5], tf.int64)).numpy()
-                             for i in range(0, 16, 5)])
+    if robust:  # fixed adversarial examples at w: example i attacked with the seed [7, i]
+        seeds = tf.stack([tf.fill([16], tf.constant(7, tf.int64)), tf.range(16, dtype=tf.int64)], 1)
+        at = attack(model, x, y, seed=seeds).numpy()
         assert not np.allclose(at, x)
     hessian = explicit_hessian(model, at, y)
     assert op.size == 43 - 6 == hessian.shape[0]

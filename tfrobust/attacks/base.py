@@ -9,6 +9,13 @@ step), call ``attack.perturb(model, x, y, seed)`` directly with a seed tensor of
 Attacks that count their work (``counts_passes``) implement ``perturb_counted``, which also returns
 ``passes``: an int64 tensor ``[forward, backward]`` of single-example passes through the model
 (a batch of 50 forward is 50). ``attack.run(model, x, y)`` calls it compiled.
+
+Compactable attacks (``compactable``: PGD keeping its best iterate) also take per-example seeds, a
+[batch, 2] tensor, and run in rounds (their restarts): ``perturb_round(model, x, y, seeds, r)`` is
+round ``r`` alone. An example's output then depends only on the example, its label and its own
+seed, and is misclassified whenever the input is, so an evaluation may attack only the examples
+still classified correctly, gathered into full batches (:mod:`tfrobust.compaction`), and get the
+accuracy of attacking every example.
 """
 from __future__ import annotations
 
@@ -67,6 +74,24 @@ def distance(x_adv: tf.Tensor, x: tf.Tensor, norm: str) -> tf.Tensor:
     return tf.sqrt(tf.reduce_sum(tf.square(delta), axis=1))
 
 
+def fold_in(seed: tf.Tensor, data) -> tf.Tensor:
+    """``stateless_fold_in`` of a [2] seed, or of each row of a [batch, 2] tensor of per-example seeds."""
+    if seed.shape.rank == 2:
+        return tf.map_fn(lambda s: tf.random.experimental.stateless_fold_in(s, data), seed,
+                         fn_output_signature=tf.TensorSpec([2], tf.convert_to_tensor(data).dtype))
+    return tf.random.experimental.stateless_fold_in(seed, data)
+
+
+def per_example(draw, x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """``draw(x, seed)`` (a random function of a batch and a [2] seed); with [batch, 2] per-example
+    seeds, each example's row drawn alone with its own seed, so a draw does not depend on its
+    batch-mates."""
+    if seed.shape.rank == 2:
+        return tf.map_fn(lambda args: draw(args[0][None], args[1])[0], (x, seed),
+                         fn_output_signature=tf.TensorSpec(x.shape[1:], x.dtype), parallel_iterations=32)
+    return draw(x, seed)
+
+
 def count(x: tf.Tensor, forward: int = 1, backward: int = 0) -> tf.Tensor:
     """``passes`` for ``forward`` forward and ``backward`` backward passes of the batch ``x``."""
     n = tf.cast(tf.shape(x)[0], tf.int64)
@@ -112,6 +137,10 @@ def _run_labelled(attack, method, ref, x, y, seed):
     return getattr(attack, method)(_model_of(ref), x, y, seed)
 
 
+def _run_round(attack, ref, x, y, seeds, r):
+    return attack.perturb_round(ref(), x, y, seeds, r)
+
+
 def _run_unlabelled(attack, method, ref, x, seed):
     return getattr(attack, method)(_model_of(ref), x, None, seed)
 
@@ -125,6 +154,7 @@ class Attack(abc.ABC):
     needs_model = False  # corruptions ignore the model; gradient attacks need one
     counts_passes = False  # True where perturb_counted counts forward and backward passes
     costly = False  # True: training runs evaluate it only at their end (AutoAttack)
+    compactable = False  # True: per-example seeds, rounds, never helps the model (see the module doc)
 
     seed: int = 0
 
@@ -192,6 +222,29 @@ class Attack(abc.ABC):
         it). Elsewhere ``passes`` is [-1, -1]: not counted."""
         return self.perturb(model, x, y, seed), tf.constant([-1, -1], tf.int64)
 
+    def rounds(self) -> int:
+        """Rounds of a compactable attack (its restarts) that an evaluation may stop between."""
+        return 1
+
+    def perturb_round(self, model, x, y, seeds, r) -> tf.Tensor:
+        """Round ``r`` of a compactable attack on ``x`` (every example classified correctly) with
+        [batch, 2] per-example ``seeds``; ``perturb`` with the same seeds is every round in turn,
+        keeping per example the worst output for the model."""
+        raise NotImplementedError(f"attack {self.name!r} is not compactable")
+
+    def run_round(self, model, x, y, seeds, r):
+        """``perturb_round`` compiled once per model and input shape (``r`` is a graph input)."""
+        key = ("perturb_round", tuple(x.shape[1:]))
+        fns = self._compiled.setdefault(model, {})
+        if key not in fns:
+            ref = weakref.ref(model)
+            fns[key] = tf.function(
+                functools.partial(_run_round, self, ref),
+                input_signature=[tf.TensorSpec([None, *x.shape[1:]], tf.float32), tf.TensorSpec([None], tf.int64),
+                                 tf.TensorSpec([None, 2], tf.int64), tf.TensorSpec([], tf.int64)])
+        return fns[key](tf.convert_to_tensor(x, tf.float32), tf.cast(y, tf.int64), tf.cast(seeds, tf.int64),
+                        tf.constant(r, tf.int64))
+
     def check_labels(self, y) -> None:
         """Raises :class:`ConfigError` when the attack cannot run with labels ``y``."""
 
@@ -216,13 +269,19 @@ class Attack(abc.ABC):
         x = tf.convert_to_tensor(x, dtype=tf.float32)
         if y is not None:
             y = tf.convert_to_tensor(y, dtype=tf.int64)
+        if seed is None:
+            seed = tf.constant([self.seed, self._calls], dtype=tf.int64)
+            object.__setattr__(self, "_calls", self._calls + 1)
+        seed = tf.cast(seed, tf.int64)
+        if seed.shape.rank == 2 and not self.compactable:
+            raise ConfigError(f"attack {self.name!r} takes one [2] seed per batch, not per-example seeds")
         fns = self._compiled.setdefault(key, {})
-        signature = (method, tuple(x.shape[1:]), y is None)
+        signature = (method, tuple(x.shape[1:]), y is None, seed.shape.rank)
         fn = fns.get(signature)
         if fn is None:  # one graph for every batch size: a smaller last batch does not retrace
             ref = weakref.ref(key)
-            specs = [tf.TensorSpec([None, *x.shape[1:]], tf.float32),
-                     tf.TensorSpec([None], tf.int64), tf.TensorSpec([2], tf.int64)]
+            specs = [tf.TensorSpec([None, *x.shape[1:]], tf.float32), tf.TensorSpec([None], tf.int64),
+                     tf.TensorSpec([None, 2] if seed.shape.rank == 2 else [2], tf.int64)]
             # A partial, not a lambda: TensorFlow counts traces per code object, and would warn of
             # "retracing" when many attacks (AutoAttack's stages) each trace their own function.
             if y is None:
@@ -231,10 +290,6 @@ class Attack(abc.ABC):
             else:
                 fn = tf.function(functools.partial(_run_labelled, self, method, ref), input_signature=specs)
             fns[signature] = fn
-        if seed is None:
-            seed = tf.constant([self.seed, self._calls], dtype=tf.int64)
-            object.__setattr__(self, "_calls", self._calls + 1)
-        seed = tf.cast(seed, tf.int64)
         try:
             return fn(x, seed) if y is None else fn(x, y, seed)
         except tf.errors.InvalidArgumentError as e:

@@ -8,6 +8,11 @@ restart is a candidate and the worst one for the model is returned per example, 
 clean input; so more iterations, more restarts, never raise accuracy. Without it, the last iterate
 of the worst restart is returned (Madry's training-time PGD, and what ``from_spec(...,
 training=True)`` gives unless the spec sets ``keep_best``).
+
+With ``keep_best`` PGD is compactable (:mod:`tfrobust.attacks.base`): given [batch, 2] per-example
+seeds, restart ``r`` of an example starts from a draw seeded by its own seed folded with ``r``, and
+``perturb_round(..., r)`` is that restart alone (from the clean input as the first candidate),
+each example's iterations stopping at its first adversarial point.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfrobust.attacks.base import GradientAttack, per_example_norm
+from tfrobust.attacks.base import GradientAttack, fold_in, per_example, per_example_norm, scatter_rows, subset
 
 NORMS = ("linf", "l2")
 
@@ -32,7 +37,10 @@ def project(x0, x, eps, norm):
 
 
 def random_point(x0, eps, norm, seed):
-    """A uniform draw from the ``norm`` ball of radius ``eps`` around ``x0``."""
+    """A uniform draw from the ``norm`` ball of radius ``eps`` around ``x0``; a [batch, 2] ``seed``
+    draws each example with its own seed."""
+    if seed.shape.rank == 2:
+        return per_example(lambda x, s: random_point(x, eps, norm, s), x0, seed)
     if norm == "linf":
         return x0 + tf.random.stateless_uniform(tf.shape(x0), seed, -eps, eps)
     direction = tf.random.stateless_normal(tf.shape(x0), seed)
@@ -85,23 +93,53 @@ class PGD(GradientAttack):
             moved = dataclasses.replace(moved, step_size=self.step_size * eps / self.eps)
         return moved
 
+    @property
+    def compactable(self):
+        return self.keep_best
+
+    def rounds(self):
+        return self.restarts
+
     def perturb(self, model, x, y, seed):
         y = self.labels(model, x, y)
         eps = tf.constant(self.eps, x.dtype)
         if not self.keep_best and self.restarts == 1:
             # Madry's PGD: the last iterate of one run, with no extra forward pass.
             return self._descend(model, x, y, eps, seed, None)[0]
-        logits = model(x, training=False)
         if self.keep_best:
-            best = (x, self.objective(logits, y), self.succeeded(logits, y))
+            best = self._clean_candidate(model, x, y)
         else:  # the first restart's result always replaces the clean input
             n = tf.shape(x)[0]
             best = (x, tf.fill([n], tf.constant(-float("inf"), x.dtype)), tf.zeros([n], tf.bool))
         for restart in tf.range(self.restarts):
-            restart_seed = tf.random.experimental.stateless_fold_in(seed, restart)
-            x_adv, best = self._descend(model, x, y, eps, restart_seed, best)
-            best = self.keep_worse(best, x_adv, model(x_adv, training=False), y)
+            best = self._restart(model, x, y, eps, seed, restart, best)
         return best[0]
+
+    def perturb_round(self, model, x, y, seeds, r):
+        """Restart ``r`` alone, each example stopping at its first adversarial iterate: the
+        iterations after it could not change whether the example is robust, only its loss."""
+        y = self.labels(model, x, y)
+        eps = tf.constant(self.eps, x.dtype)
+        best = self._clean_candidate(model, x, y)
+        x_adv = x
+        if self.random_start:
+            x_adv = project(x, random_point(x, eps, self.norm, fold_in(seeds, tf.cast(r, tf.int32))), eps, self.norm)
+        for _ in tf.range(self.steps):
+            idx, x0, xa, ya, *sub = subset(~best[2], x, x_adv, y, *best)
+            _, grad, logits = self.objective_and_gradient(model, xa, ya)
+            best = tuple(scatter_rows(b, idx, s) for b, s in zip(best, self.keep_worse(sub, xa, logits, ya)))
+            x_adv = scatter_rows(x_adv, idx, self._step(x0, xa, grad, eps))
+        idx, xa, ya, *sub = subset(~best[2], x_adv, y, *best)
+        best = tuple(scatter_rows(b, idx, s) for b, s in zip(best, self.keep_worse(sub, xa, model(xa, training=False), ya)))
+        return best[0]
+
+    def _clean_candidate(self, model, x, y):
+        logits = model(x, training=False)
+        return x, self.objective(logits, y), self.succeeded(logits, y)
+
+    def _restart(self, model, x, y, eps, seed, restart, best):
+        x_adv, best = self._descend(model, x, y, eps, fold_in(seed, restart), best)
+        return self.keep_worse(best, x_adv, model(x_adv, training=False), y)
 
     def _descend(self, model, x, y, eps, seed, best):
         """One run of ``steps`` steps; ``best`` (if given and keep_best) tracks every iterate."""

@@ -3,9 +3,11 @@
 Every measure first takes a fixed set of examples (:func:`batches`): the first ``max_examples`` of
 the data, held in memory and cut into batches of ``batch_size``, so that every perturbed model is
 scored on exactly the same examples even when the dataset shuffles. The robust loss ``RLoss(w)`` is
-the mean cross-entropy on the attack's outputs; batch ``b`` is attacked with the seed ``[seed, b]``
-(what :func:`tfrobust.evaluation.evaluate` does with ``seed``), so the same seed gives the same
-number, and a perturbed model is attacked with the same random starts as the unperturbed one.
+the mean cross-entropy on the attack's outputs; example ``i`` (PGD and other compactable attacks) or
+batch ``b`` (other attacks) is attacked with the seed ``[seed, i]`` or ``[seed, b]`` (what
+:func:`tfrobust.evaluation.evaluate` does with ``seed`` and ``compact=False``), so the same seed
+gives the same number, and a perturbed model is attacked with the same random starts as the
+unperturbed one.
 """
 from __future__ import annotations
 
@@ -87,13 +89,22 @@ def as_attack(attack) -> Optional[Attack]:
                       "an attack spec such as 'pgd:eps=0.1,steps=20'")
 
 
-def attack_seed(seed: int, batch: int) -> tf.Tensor:
+def attack_seed(attack: Attack, seed: int, batch: int, first: int, size: int) -> tf.Tensor:
+    """The seed of batch ``batch`` (its examples ``first``, ..., ``first + size - 1``): per example
+    for a compactable attack, else one for the batch."""
+    if attack.compactable:
+        return tf.stack([tf.fill([size], tf.constant(seed, tf.int64)), tf.range(first, first + size, dtype=tf.int64)], 1)
     return tf.constant([seed, batch], tf.int64)
 
 
 def adversarial_batches(model, data: List[Batch], attack: Attack, seed: int) -> List[Batch]:
-    """``(attack(x), y)`` per batch, batch ``b`` attacked with the seed ``[seed, b]``."""
-    return [(attack(model, x, y, seed=attack_seed(seed, b)), y) for b, (x, y) in enumerate(data)]
+    """``(attack(x), y)`` per batch, seeded by :func:`attack_seed`."""
+    out, first = [], 0
+    for b, (x, y) in enumerate(data):
+        size = int(x.shape[0])
+        out.append((attack(model, x, y, seed=attack_seed(attack, seed, b, first, size)), y))
+        first += size
+    return out
 
 
 def mean_loss(model, data: List[Batch]) -> float:

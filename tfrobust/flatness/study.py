@@ -105,8 +105,10 @@ def measure(model, splits, config: MeasureConfig, final: bool, progress: Callabl
     out, seconds = {}, {}
 
     began = time.perf_counter()
-    test = evaluate(model, splits.test, {"pgd": attack}, max_examples=c.examples, seed=seed, checks=False, timing=False)
-    on_train = evaluate(model, train, {"pgd": attack}, seed=seed, checks=False, timing=False)
+    # compact=False: the robust loss is the highest the attack finds, not the first success's
+    test = evaluate(model, splits.test, {"pgd": attack}, max_examples=c.examples, seed=seed, checks=False,
+                    timing=False, compact=False)
+    on_train = evaluate(model, train, {"pgd": attack}, seed=seed, checks=False, timing=False, compact=False)
     seconds["errors_and_rloss"] = time.perf_counter() - began
     out.update(clean_error=1 - test["natural"]["accuracy"], pgd_error=1 - test["pgd"]["accuracy"],
                rloss_test=test["pgd"]["loss"], rloss_train=on_train["pgd"]["loss"],

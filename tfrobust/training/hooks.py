@@ -89,8 +89,9 @@ class Divergence(Hook):
 
 class Evaluation(Hook):
     """Accuracy and loss on validation and test, naturally and under the setup's evaluation
-    attacks (or ``attacks``); the remaining weights of each layer. Batch ``i`` of evaluation point
-    ``step`` is attacked with seed ``(seed * 1_000_003 + step, i)``.
+    attacks (or ``attacks``); the remaining weights of each layer. At evaluation point ``step``,
+    example ``i`` (PGD) or batch ``i`` (other attacks) is attacked with seed
+    ``(seed * 1_000_003 + step, i)``; ``compact_eval`` attacks only what is still robust.
 
     Costly attacks (``attack.costly``: AutoAttack) run only at the last evaluation point, on the
     first ``costly_eval_examples`` examples where that is set (their entries say how many). The
@@ -113,7 +114,7 @@ class Evaluation(Hook):
             dataset = getattr(setup.splits, split)
             if dataset is not None:
                 checks = last and split == "test"
-                kwargs = dict(seed=c.seed * 1_000_003 + step, checks=checks, timing=False)
+                kwargs = dict(seed=c.seed * 1_000_003 + step, checks=checks, timing=False, compact=c.compact_eval)
                 record[split] = evaluate(trainer.model, dataset, attacks, max_examples=c.eval_examples or None,
                                          **kwargs)
                 report = record[split].checks

@@ -112,7 +112,9 @@ class Natural(Objective):
 @dataclasses.dataclass(frozen=True)
 class Mix(Objective):
     """``(1 - adv_weight)`` clean plus ``adv_weight`` adversarial cross-entropy (Goodfellow et al.;
-    the lottery document's 50/50). A weight of 0 or 1 skips the other forward pass."""
+    the lottery document's 50/50). A weight of 0 or 1 skips the other forward pass. Without batch
+    norm the clean and adversarial batches go through the model as one batch (:func:`forward_pair`);
+    with it, the clean pass comes before the attack, as it always did."""
 
     adv_weight: float = 0.5
     uses_attack = True
@@ -124,6 +126,10 @@ class Mix(Objective):
                               "it must be in [0, 1]")
 
     def loss(self, model, x, y, seed):
+        if 0.0 < self.adv_weight < 1.0 and not batch_dependent(model):  # one pass for both halves
+            x_adv = self.adversarial(model, x, y, seed)
+            clean, adv = (self.cross_entropy(logits, y) for logits in forward_pair(model, x, x_adv))
+            return (1.0 - self.adv_weight) * clean + self.adv_weight * adv, {"clean_loss": clean, "adv_loss": adv}
         metrics, loss = {}, 0.0
         if self.adv_weight < 1.0:
             metrics["clean_loss"] = self.cross_entropy(model(x, training=True), y)
@@ -172,9 +178,9 @@ class Trades(Objective):
     def loss(self, model, x, y, seed):
         p_clean = tf.stop_gradient(tf.nn.softmax(model(x, training=False)))
         x_adv = tf.stop_gradient(self.kl_ascent(model, x, p_clean, seed))
-        logits = model(x, training=True)
+        logits, logits_adv = forward_pair(model, x, x_adv)
         clean = self.cross_entropy(logits, y)
-        kl = tf.reduce_mean(kl_divergence(tf.nn.softmax(logits), model(x_adv, training=True)))
+        kl = tf.reduce_mean(kl_divergence(tf.nn.softmax(logits), logits_adv))
         return clean + self.beta * kl, {"clean_loss": clean, "kl": kl}
 
     def kl_ascent(self, model, x, p_clean, seed):
@@ -217,8 +223,7 @@ class Mart(Objective):
 
     def loss(self, model, x, y, seed):
         x_adv = self.adversarial(model, x, y, seed)
-        logits = model(x, training=True)  # the reference's order (batch-norm statistics)
-        logits_adv = model(x_adv, training=True)
+        logits, logits_adv = forward_pair(model, x, x_adv)  # the reference's order (batch-norm statistics)
         y = tf.cast(y, tf.int32)
         p_adv = tf.nn.softmax(logits_adv)
         true = tf.one_hot(y, tf.shape(p_adv)[-1], dtype=p_adv.dtype)
@@ -229,6 +234,22 @@ class Mart(Objective):
         kl = tf.reduce_sum(p_clean * (tf.nn.log_softmax(logits) - tf.math.log(p_adv + 1e-12)), axis=-1)
         weighted = tf.reduce_mean(kl * (1.0000001 - tf.reduce_sum(p_clean * true, axis=-1)))
         return bce + self.beta * weighted, {"adv_loss": ce, "bce": bce, "kl": weighted}
+
+
+def batch_dependent(model) -> bool:
+    """Whether a training-mode output of one example depends on its batch-mates (batch norm)."""
+    return any("BatchNormalization" in klass.__name__ for m in model.submodules for klass in type(m).__mro__)
+
+
+def forward_pair(model, a, b):
+    """Training-mode logits of ``a`` and of ``b``: one pass over the two as one batch where no layer
+    depends on the batch (each half's outputs are then those of its own pass, up to the order of
+    float summation), else two passes, ``a`` first, so batch norm keeps each half's statistics."""
+    if batch_dependent(model):
+        return model(a, training=True), model(b, training=True)
+    logits = model(tf.concat([a, b], 0), training=True)
+    n = tf.shape(a)[0]
+    return logits[:n], logits[n:]
 
 
 def kl_divergence(p, logits_q) -> tf.Tensor:

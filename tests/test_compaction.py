@@ -1,0 +1,90 @@
+"""Attacking only what is still robust gives the accuracy of attacking everything."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrobust import attacks
+from tfrobust.attacks.pgd import random_point
+from tfrobust.errors import ConfigError
+from tfrobust.evaluation import evaluate
+
+PGD = attacks.from_spec("pgd:eps=0.12,step_size=0.03,steps=8,restarts=3")
+
+
+def seeds_for(indices, seed=5):
+    return tf.stack([tf.fill([len(indices)], tf.constant(seed, tf.int64)), tf.constant(indices, tf.int64)], 1)
+
+
+def test_compacting_gives_exactly_the_accuracy_of_attacking_every_example(trained_model, synthetic_splits):
+    full = evaluate(trained_model, synthetic_splits.test, {"pgd": PGD}, seed=9, checks=False, compact=False)
+    compact = evaluate(trained_model, synthetic_splits.test, {"pgd": PGD}, seed=9, checks=False, compact=True)
+    assert compact["pgd"]["accuracy"] == full["pgd"]["accuracy"]
+    assert compact["natural"] == full["natural"]
+    natural, robust = full["natural"]["accuracy"], full["pgd"]["accuracy"]
+    assert 0.05 < robust < natural - 0.05  # the attack broke some examples and left others: a real test
+    rounds = compact["pgd"]["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    assert rounds[0]["attacked"] == round(natural * 300)  # only what was classified correctly
+    assert rounds[1]["attacked"] == round(rounds[0]["accuracy"] * 300) < rounds[0]["attacked"]
+    assert rounds[-1]["accuracy"] == robust
+    assert "rounds" not in full["pgd"]
+    # the first success is kept, so the compacted loss is at most the full attack's
+    assert compact["pgd"]["loss"] <= full["pgd"]["loss"]
+
+
+def test_restarts_matter_so_the_compaction_test_sees_them(trained_model, synthetic_splits):
+    one = evaluate(trained_model, synthetic_splits.test, {"pgd": attacks.from_spec("pgd:eps=0.12,step_size=0.03,steps=8")},
+                   seed=9, checks=False)
+    three = evaluate(trained_model, synthetic_splits.test, {"pgd": PGD}, seed=9, checks=False)
+    assert three["pgd"]["accuracy"] < one["pgd"]["accuracy"]
+    assert one["pgd"]["accuracy"] == three["pgd"]["rounds"][0]["accuracy"]  # restart 0 is the same draw
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_the_evaluation_batch_size_does_not_change_the_results(trained_model, synthetic_splits, compact):
+    accuracies = {evaluate(trained_model, synthetic_splits.test, {"pgd": PGD}, seed=9, checks=False, timing=False,
+                           batch_size=b, compact=compact)["pgd"]["accuracy"] for b in (7, 64, 1000)}
+    assert len(accuracies) == 1
+
+
+def test_a_random_start_depends_only_on_the_seed_and_the_index():
+    x = tf.random.uniform([6, 4, 4, 1])
+    seeds = seeds_for(range(6))
+    for norm in ("linf", "l2"):
+        whole = random_point(x, 0.3, norm, seeds).numpy()
+        part = random_point(tf.gather(x, [4, 1]), 0.3, norm, tf.gather(seeds, [4, 1])).numpy()
+        np.testing.assert_array_equal(part, whole[[4, 1]])
+        assert not np.allclose(whole[0] - x[0], whole[1] - x[1])  # different examples, different draws
+
+
+def test_an_example_s_attack_does_not_depend_on_its_batch_mates(trained_model, test_batch):
+    x, y = test_batch
+    x, y = x[:40], y[:40]
+    seeds = seeds_for(range(40))
+    whole = PGD(trained_model, x, y, seed=seeds).numpy()
+    pick = [3, 17, 31]
+    part = PGD(trained_model, tf.gather(x, pick), tf.gather(y, pick), seed=tf.gather(seeds, pick)).numpy()
+    np.testing.assert_allclose(part, whole[pick], atol=1e-6)
+
+
+def test_a_round_is_a_restart_stopping_at_the_first_success(trained_model, test_batch):
+    x, y = test_batch
+    logits = trained_model(x)
+    keep = np.flatnonzero(np.argmax(logits, -1) == y.numpy())[:60]
+    x, y = tf.gather(x, keep), tf.gather(y, keep)
+    seeds = seeds_for(keep)
+    one = attacks.from_spec("pgd:eps=0.12,step_size=0.03,steps=8")
+    full = np.argmax(trained_model(one(trained_model, x, y, seed=seeds)), -1) != y.numpy()
+    adv = PGD.run_round(trained_model, x, y, seeds, 0)
+    fooled = np.argmax(trained_model(adv), -1) != y.numpy()
+    np.testing.assert_array_equal(fooled, full)
+    assert 0 < fooled.sum() < len(keep)
+    assert float(tf.reduce_max(tf.abs(adv - x))) <= 0.12 + 1e-6
+
+
+def test_only_compactable_attacks_take_per_example_seeds(trained_model, test_batch):
+    x, y = test_batch
+    assert PGD.compactable and not attacks.from_spec("pgd:keep_best=false").compactable
+    assert not attacks.FGSM().compactable
+    with pytest.raises(ConfigError, match="not per-example seeds"):
+        attacks.FGSM()(trained_model, x[:4], y[:4], seed=seeds_for(range(4)))
