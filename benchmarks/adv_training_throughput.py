@@ -98,9 +98,10 @@ def main(argv):
 def _train_flops(model, x):
     """FLOPs per image of one PGD-10 training step, counted from the kernels: 2 per multiply-add.
 
-    Forward 1x; an input-gradient pass ~2x forward; a weight-update pass ~3x forward. PGD-10 does
-    10 forward+input-gradient passes plus the final forward; the update does 2 forward+backward
-    (clean and adversarial)."""
+    A forward pass is 1x; its backward pass to the input alone another 1x (one product per layer),
+    to the input and the weights 2x. PGD-10 does 10 forward passes each with a backward pass to the
+    input (2x); the update does a forward and a full backward pass (3x) on the clean and on the
+    adversarial batch."""
     import numpy as np
 
     from tfrobust.layers import masked_layers
@@ -114,7 +115,7 @@ def _train_flops(model, x):
             out_hw = np.prod(layer.output.shape[1:3])
             macs += out_hw * np.prod(k)
     forward = 2 * macs
-    return forward * (10 * 3 + 2 * 3)
+    return forward * (10 * 2 + 2 * 3)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ common.define_config_flags(LotteryConfig)
 flags.DEFINE_alias("experiment", "reset")
 # The training of each round, from TrainConfig, with the document's defaults.
 TRAIN_FIELDS = ("train_iters", "eval_every", "batch_size", "valid_size", "dataset", "model", "learning_rate",
-                "l1_reg", "eval_examples", "costly_eval_examples", "seed", "label_smoothing", "predicted_labels", "eval_attacks",
+                "l1_reg", "eval_examples", "eval_batch_size", "compact_eval", "costly_eval_examples", "seed", "label_smoothing", "predicted_labels", "eval_attacks",
                 "objective")
 common.define_config_flags(
     TrainConfig, only=TRAIN_FIELDS,

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from tfrobust import attacks
+from tfrobust.attacks import example_random
 from tfrobust.attacks.pgd import random_point
 from tfrobust.errors import ConfigError
 from tfrobust.evaluation import evaluate
@@ -88,3 +89,17 @@ def test_only_compactable_attacks_take_per_example_seeds(trained_model, test_bat
     assert not attacks.FGSM().compactable
     with pytest.raises(ConfigError, match="not per-example seeds"):
         attacks.FGSM()(trained_model, x[:4], y[:4], seed=seeds_for(range(4)))
+
+
+def test_per_example_draws_are_uniform_normal_and_distinct():
+    seeds = seeds_for(range(400))
+    u = example_random.uniform(seeds, [50], -1.0, 3.0).numpy()
+    assert u.shape == (400, 50) and u.min() >= -1.0 and u.max() < 3.0
+    assert abs(u.mean() - 1.0) < 0.02 and abs(u.var() - 16 / 12) < 0.03
+    assert abs(np.corrcoef(u[:, 0], u[:, 1])[0, 1]) < 0.15 and abs(np.corrcoef(u[0], u[1])[0, 1]) < 0.4
+    z = example_random.normal(seeds, [50]).numpy()
+    assert abs(z.mean()) < 0.02 and abs(z.std() - 1.0) < 0.02
+    assert not np.array_equal(example_random.uniform(seeds, [50], salt=1).numpy(), (u + 1) / 4)
+    folded = [example_random.fold_rows(seeds, r).numpy() for r in (0, 1)]
+    assert len({tuple(row) for f in folded for row in f}) == 800  # every (example, restart) its own seed
+    np.testing.assert_array_equal(example_random.fold_rows(tf.gather(seeds, [7]), 1).numpy(), folded[1][[7]])

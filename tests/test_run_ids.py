@@ -65,6 +65,18 @@ def test_legacy_dicts_migrate():
     assert lottery.reset == "reinit_rand" and lottery.train.objective == "mix"
 
 
+def test_a_run_made_when_the_eval_batch_defaulted_to_500_keeps_its_directory(tmp_path):
+    old = {**TrainConfig().to_dict(), "eval_batch_size": 500}
+    del old["compact_eval"]  # written before the field existed
+    assert TrainConfig.from_dict(old) == TrainConfig()  # its id never held the old default
+    chosen = {**TrainConfig().to_dict(), "eval_batch_size": 500}  # today's 500 is a choice: kept
+    assert TrainConfig.from_dict(chosen).eval_batch_size == 500
+    path = tmp_path / "train" / run_id(TrainConfig())
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(old))
+    RunDir.for_config(str(tmp_path), "train", TrainConfig()).prepare()  # no "holds a different config"
+
+
 def legacy_dict(config: TrainConfig) -> dict:
     """config.json as tfrobust wrote it before objectives and default-free ids."""
     d = config.to_dict()

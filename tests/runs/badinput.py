@@ -121,6 +121,7 @@ ROWS = [
     ("runs.lottery_report", ["--output_dir={file}"], "--output_dir="),
     # runs.lottery
     ("runs.lottery", ["--experiment=reinit_best"], "--reset='reinit_best' is not allowed"),
+    ("runs.lottery", ["--eval_batch_size=0"], "--eval_batch_size=0 is not allowed"),
     ("runs.lottery", ["--reset=reinit_best"], "--reset='reinit_best' is not allowed"),
     ("runs.lottery", ["--prune_rate=1.2"], "--prune_rate=1.2 is not allowed; a pruning rate must be in [0, 1)"),
     ("runs.lottery", ["--prune_rate=-0.1"], "--prune_rate=-0.1 is not allowed"),

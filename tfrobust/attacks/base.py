@@ -29,6 +29,7 @@ from typing import Optional
 
 import tensorflow as tf
 
+from tfrobust.attacks.example_random import fold_rows
 from tfrobust.errors import ConfigError, TfrobustError
 from tfrobust.spec import format_spec
 
@@ -75,21 +76,11 @@ def distance(x_adv: tf.Tensor, x: tf.Tensor, norm: str) -> tf.Tensor:
 
 
 def fold_in(seed: tf.Tensor, data) -> tf.Tensor:
-    """``stateless_fold_in`` of a [2] seed, or of each row of a [batch, 2] tensor of per-example seeds."""
+    """``stateless_fold_in`` of a [2] seed, or each row of [batch, 2] per-example seeds folded with
+    ``data`` (:func:`tfrobust.attacks.example_random.fold_rows`)."""
     if seed.shape.rank == 2:
-        return tf.map_fn(lambda s: tf.random.experimental.stateless_fold_in(s, data), seed,
-                         fn_output_signature=tf.TensorSpec([2], tf.convert_to_tensor(data).dtype))
+        return fold_rows(seed, data)
     return tf.random.experimental.stateless_fold_in(seed, data)
-
-
-def per_example(draw, x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """``draw(x, seed)`` (a random function of a batch and a [2] seed); with [batch, 2] per-example
-    seeds, each example's row drawn alone with its own seed, so a draw does not depend on its
-    batch-mates."""
-    if seed.shape.rank == 2:
-        return tf.map_fn(lambda args: draw(args[0][None], args[1])[0], (x, seed),
-                         fn_output_signature=tf.TensorSpec(x.shape[1:], x.dtype), parallel_iterations=32)
-    return draw(x, seed)
 
 
 def count(x: tf.Tensor, forward: int = 1, backward: int = 0) -> tf.Tensor:

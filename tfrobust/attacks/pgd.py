@@ -20,7 +20,8 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfrobust.attacks.base import GradientAttack, fold_in, per_example, per_example_norm, scatter_rows, subset
+from tfrobust.attacks import example_random
+from tfrobust.attacks.base import GradientAttack, fold_in, per_example_norm, scatter_rows, subset
 
 NORMS = ("linf", "l2")
 
@@ -38,9 +39,15 @@ def project(x0, x, eps, norm):
 
 def random_point(x0, eps, norm, seed):
     """A uniform draw from the ``norm`` ball of radius ``eps`` around ``x0``; a [batch, 2] ``seed``
-    draws each example with its own seed."""
+    draws each example from its own seed (:mod:`tfrobust.attacks.example_random`)."""
     if seed.shape.rank == 2:
-        return per_example(lambda x, s: random_point(x, eps, norm, s), x0, seed)
+        tail = x0.shape[1:]
+        if norm == "linf":
+            return x0 + example_random.uniform(seed, tail, -eps, eps, dtype=x0.dtype)
+        direction = example_random.normal(seed, tail, dtype=x0.dtype)
+        u = example_random.uniform(seed, [1] * len(tail), salt=1, dtype=x0.dtype)
+        dim = float(tail.num_elements())
+        return x0 + direction / tf.maximum(per_example_norm(direction), 1e-12) * eps * tf.pow(u, 1.0 / dim)
     if norm == "linf":
         return x0 + tf.random.stateless_uniform(tf.shape(x0), seed, -eps, eps)
     direction = tf.random.stateless_normal(tf.shape(x0), seed)
