@@ -68,3 +68,20 @@ def describe_device() -> str:
 def set_seeds(seed: int = 0) -> None:
     np.random.seed(seed)
     tf.random.set_seed(seed)
+
+
+def reference_pgd(model, eps, step_size, steps):
+    """The plain way: one tf.function, random start, sign steps, projection, last iterate."""
+    @tf.function
+    def pgd(x, y):
+        x_adv = tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -eps, eps), 0.0, 1.0)
+        for _ in tf.range(steps):
+            with tf.GradientTape() as tape:
+                tape.watch(x_adv)
+                loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(x_adv, training=False)))
+            grad = tape.gradient(loss, x_adv)
+            x_adv = tf.clip_by_value(x_adv + step_size * tf.sign(grad), x - eps, x + eps)
+            x_adv = tf.clip_by_value(x_adv, 0.0, 1.0)
+        return x_adv
+
+    return pgd

@@ -21,25 +21,6 @@ flags.DEFINE_float("step_size", 0.01, "PGD step size.", lower_bound=0.0)
 flags.DEFINE_integer("repeats", 5, "Timed calls of each implementation (median reported).", lower_bound=1)
 
 
-def reference_pgd(model, eps, step_size, steps):
-    """The plain way: one tf.function, random start, sign steps, projection, last iterate."""
-    import tensorflow as tf
-
-    @tf.function
-    def pgd(x, y):
-        x_adv = tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -eps, eps), 0.0, 1.0)
-        for _ in tf.range(steps):
-            with tf.GradientTape() as tape:
-                tape.watch(x_adv)
-                loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(x_adv, training=False)))
-            grad = tape.gradient(loss, x_adv)
-            x_adv = tf.clip_by_value(x_adv + step_size * tf.sign(grad), x - eps, x + eps)
-            x_adv = tf.clip_by_value(x_adv, 0.0, 1.0)
-        return x_adv
-
-    return pgd
-
-
 def main(argv):
     from tfrobust import attacks, models
     from tfrobust.spec import parse_spec
@@ -51,7 +32,7 @@ def main(argv):
     settings = dict(eps=FLAGS.eps, step_size=FLAGS.step_size, steps=FLAGS.steps)
     ours = attacks.PGD(**settings)
     ours_last = attacks.PGD(keep_best=False, **settings)
-    ref = reference_pgd(model, FLAGS.eps, FLAGS.step_size, FLAGS.steps)
+    ref = common.reference_pgd(model, FLAGS.eps, FLAGS.step_size, FLAGS.steps)
     print(f"PGD-{FLAGS.steps} eps={FLAGS.eps} step={FLAGS.step_size} on {FLAGS.model}, batch "
           f"{FLAGS.batch_size} of {source}, {common.describe_device()}, median of {FLAGS.repeats}")
     seconds = common.time_interleaved({

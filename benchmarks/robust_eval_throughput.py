@@ -8,7 +8,7 @@ PGD-40 (L-inf eps 0.3, step 0.01, random start: the lottery's evaluation attack)
 trained weights (trained here first: ``--train_iters`` steps of Adam, PGD-10 50/50 for the
 adversarial ones), at each batch size. Timed, each once after a warm-up on one batch:
 
-- the reference: the plain PGD of ``benchmarks.pgd_throughput`` over every batch, then the
+- the reference: the plain PGD of ``benchmarks.common.reference_pgd`` over every batch, then the
   accuracy on its last iterates (what most research code does);
 - tfrobust, every example (``compact=False``): PGD keeping its best iterate, per-example seeds;
 - tfrobust, compacted (the default): the same attack on only the examples still classified
@@ -24,7 +24,6 @@ import time
 from absl import app, flags
 
 from benchmarks import common
-from benchmarks.pgd_throughput import reference_pgd
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("model", ["lenet:width=16", "dense-300-100"], "Model specs.")
@@ -88,7 +87,7 @@ def main(argv):
             y = tf.cast(y, tf.int64)
             for batch in map(int, FLAGS.batch_size):
                 data = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
-                ref = reference_pgd(model, 0.3, 0.01, 40)
+                ref = common.reference_pgd(model, 0.3, 0.01, 40)
                 ref(x[:batch], y[:batch])  # warm-up: tracing
                 for compact in (False, True):
                     evaluate(model, data.take(1), {"pgd": attack}, seed=0, checks=False, compact=compact)

@@ -29,8 +29,8 @@ flags.DEFINE_string("dataset", "fashion_mnist", "Dataset spec name[:option=value
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_enum("split", "test", ["test", "valid"], "Which split to evaluate.")
 flags.DEFINE_integer("valid_size", 0, "Examples carved from train for validation.", lower_bound=0)
-flags.DEFINE_integer("batch_size", 1000, "Evaluation batch size (larger is faster where memory allows; PGD's "
-                     "results do not depend on it).", lower_bound=1)
+flags.DEFINE_integer("batch_size", 1000, "Evaluation batch size (larger is faster where memory allows; evaluation "
+                     "PGD's results do not depend on it).", lower_bound=1)
 flags.DEFINE_bool("compact", True, "Attacks that allow it (PGD) attack only the examples still classified "
                   "correctly, in full batches: the same accuracy in less time; the loss of a broken example is "
                   "that of the first adversarial point found. --nocompact: every example, every restart.")

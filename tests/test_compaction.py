@@ -86,6 +86,10 @@ def test_a_round_is_a_restart_stopping_at_the_first_success(trained_model, test_
 def test_only_compactable_attacks_take_per_example_seeds(trained_model, test_batch):
     x, y = test_batch
     assert PGD.compactable and not attacks.from_spec("pgd:keep_best=false").compactable
+    # targeted: "robust" would be "not at the target"; predicted labels: a misclassified input is
+    # attacked away from its wrong class and may come back to the true one
+    assert not attacks.from_spec("pgd:targeted=true", targets=True).compactable
+    assert not attacks.from_spec("pgd:predicted_labels=true").compactable
     assert not attacks.FGSM().compactable
     with pytest.raises(ConfigError, match="not per-example seeds"):
         attacks.FGSM()(trained_model, x[:4], y[:4], seed=seeds_for(range(4)))
@@ -103,3 +107,11 @@ def test_per_example_draws_are_uniform_normal_and_distinct():
     folded = [example_random.fold_rows(seeds, r).numpy() for r in (0, 1)]
     assert len({tuple(row) for f in folded for row in f}) == 800  # every (example, restart) its own seed
     np.testing.assert_array_equal(example_random.fold_rows(tf.gather(seeds, [7]), 1).numpy(), folded[1][[7]])
+
+
+def test_evaluation_attacks_compile_once_per_model(trained_model, synthetic_splits):
+    attack = attacks.from_spec("pgd:eps=0.12,step_size=0.03,steps=4,restarts=2")
+    for seed in (1, 2, 3):  # three evaluation points
+        evaluate(trained_model, synthetic_splits.test, {"pgd": attack}, seed=seed, checks=False, batch_size=64)
+    (fn,) = attack._compiled[trained_model].values()
+    assert fn.experimental_get_tracing_count() == 1  # every batch size, round and seed: one graph

@@ -10,8 +10,9 @@ from typing import Dict, Iterable, List, Mapping, Optional, Union
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks import Attack, from_spec, per_example_loss
-from tfrobust.compaction import attack_compacted, outputs_in_batches
+from tfrobust.attacks import Attack, from_spec
+from tfrobust.attacks.example_random import example_seeds
+from tfrobust.compaction import attack_compacted, example_outputs, outputs_in_batches
 from tfrobust.errors import TfrobustError
 
 log = logging.getLogger("tfrobust")
@@ -24,13 +25,12 @@ def batch_sums(model, shape):
     fns = _SUMS.setdefault(model, {})
     key = tuple(shape)
     if key not in fns:
-        ref = weakref.ref(model)
+        outputs = example_outputs(model, key)
 
         @tf.function(input_signature=[tf.TensorSpec([None, *key], tf.float32), tf.TensorSpec([None], tf.int64)])
         def sums(x, y):
-            logits = ref()(x, training=False)
-            correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int64), y)
-            return tf.reduce_sum(per_example_loss(logits, y)), tf.reduce_sum(tf.cast(correct, tf.float32))
+            loss, correct = outputs(x, y)
+            return tf.reduce_sum(loss), tf.reduce_sum(tf.cast(correct, tf.float32))
 
         fns[key] = sums
     return fns[key]
@@ -82,8 +82,9 @@ def evaluate(
     has its ``attack`` settings and ``seconds``, ``forward`` and ``backward`` (single-example
     passes) where it counts them, and AutoAttack's has ``stages``: per stage the accuracy after it,
     its seconds and passes. Every attack sees the same examples, ``batch_size`` at a time (default:
-    the dataset's batch size). ``log_every`` > 0 logs progress every that many batches (and
-    AutoAttack's stages and compaction's rounds as they finish).
+    the dataset's batch size), in windows of up to :data:`WINDOW` examples. ``log_every`` > 0 logs
+    progress after each window, AutoAttack's stages after each batch and compaction's rounds as
+    they finish.
 
     Compactable attacks (PGD) attack example ``i`` with the seed ``(seed, i)``, so their results
     do not depend on the batch size; with ``compact`` they attack only the examples still
@@ -91,8 +92,8 @@ def evaluate(
     accuracy, less work, and an entry ``rounds`` with, per round, the examples attacked and the
     accuracy after it. The loss of the examples it broke is that of the first adversarial point
     found, not the highest the full attack finds. Other
-    attacks attack batch ``i`` with the seed ``(seed, i)``. Without ``seed`` the attacks draw
-    their own seeds.
+    attacks attack batch ``i`` with the seed ``(seed, i)``. Without ``seed``, compactable attacks
+    take ``(attack.seed, i)`` (the same starts at every call) and the others draw their own seeds.
 
     With ``checks`` (and at least one attack), ``.checks`` of the result holds the sanity report
     of :func:`tfrobust.sanity.check_evaluation`, made on the first ``check_examples`` examples.
@@ -116,8 +117,7 @@ def evaluate(
         for name, attack in named.items():
             began = time.perf_counter()
             if attack.compactable:
-                seeds = np.stack([np.full(len(x), attack.seed if seed is None else seed, np.int64),
-                                  np.arange(seen, seen + len(x), dtype=np.int64)], 1)
+                seeds = example_seeds(attack.seed if seed is None else seed, seen, len(x)).numpy()
                 if compact:
                     say = (lambda text, name=name: log.info("%s: %s", name, text)) if log_every else None
                     inputs[name], records = attack_compacted(attack, model, x, y, seeds, clean_loss, clean_correct,
@@ -197,7 +197,7 @@ def _windows(dataset, max_examples, batch_size):
         ys.append(np.asarray(y, np.int64))
         held += len(xs[-1])
         seen += len(xs[-1])
-        if held >= window:
+        while held >= window:
             x_all, y_all = np.concatenate(xs), np.concatenate(ys)
             yield x_all[:window], y_all[:window], batch_size
             xs, ys, held = [x_all[window:]], [y_all[window:]], held - window

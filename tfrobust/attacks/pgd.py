@@ -9,7 +9,7 @@ clean input; so more iterations, more restarts, never raise accuracy. Without it
 of the worst restart is returned (Madry's training-time PGD, and what ``from_spec(...,
 training=True)`` gives unless the spec sets ``keep_best``).
 
-With ``keep_best`` PGD is compactable (:mod:`tfrobust.attacks.base`): given [batch, 2] per-example
+With ``keep_best`` (untargeted, on the true labels) PGD is compactable (:mod:`tfrobust.attacks.base`): given [batch, 2] per-example
 seeds, restart ``r`` of an example starts from a draw seeded by its own seed folded with ``r``, and
 ``perturb_round(..., r)`` is that restart alone (from the clean input as the first candidate),
 each example's iterations stopping at its first adversarial point.
@@ -45,7 +45,7 @@ def random_point(x0, eps, norm, seed):
         if norm == "linf":
             return x0 + example_random.uniform(seed, tail, -eps, eps, dtype=x0.dtype)
         direction = example_random.normal(seed, tail, dtype=x0.dtype)
-        u = example_random.uniform(seed, [1] * len(tail), salt=1, dtype=x0.dtype)
+        u = example_random.uniform(seed, [1] * len(tail), salt=3, dtype=x0.dtype)  # normal took 1, 2
         dim = float(tail.num_elements())
         return x0 + direction / tf.maximum(per_example_norm(direction), 1e-12) * eps * tf.pow(u, 1.0 / dim)
     if norm == "linf":
@@ -102,7 +102,9 @@ class PGD(GradientAttack):
 
     @property
     def compactable(self):
-        return self.keep_best
+        # Targeted, "robust" would mean "not yet at the target"; with predicted labels, an input
+        # already misclassified is attacked away from its wrong class and may land on the true one.
+        return self.keep_best and not self.targeted and not self.predicted_labels
 
     def rounds(self):
         return self.restarts
@@ -132,6 +134,8 @@ class PGD(GradientAttack):
         if self.random_start:
             x_adv = project(x, random_point(x, eps, self.norm, fold_in(seeds, tf.cast(r, tf.int32))), eps, self.norm)
         for _ in tf.range(self.steps):
+            if tf.reduce_all(best[2]):
+                break
             idx, x0, xa, ya, *sub = subset(~best[2], x, x_adv, y, *best)
             _, grad, logits = self.objective_and_gradient(model, xa, ya)
             best = tuple(scatter_rows(b, idx, s) for b, s in zip(best, self.keep_worse(sub, xa, logits, ya)))

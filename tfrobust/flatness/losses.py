@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from tfrobust.attacks import Attack, from_spec
 from tfrobust.errors import ConfigError
+from tfrobust.attacks.example_random import example_seeds
 from tfrobust.evaluation import batch_sums
 from tfrobust.flatness.perturbation import check_count, check_seed
 
@@ -93,7 +94,7 @@ def attack_seed(attack: Attack, seed: int, batch: int, first: int, size: int) ->
     """The seed of batch ``batch`` (its examples ``first``, ..., ``first + size - 1``): per example
     for a compactable attack, else one for the batch."""
     if attack.compactable:
-        return tf.stack([tf.fill([size], tf.constant(seed, tf.int64)), tf.range(first, first + size, dtype=tf.int64)], 1)
+        return example_seeds(seed, first, size)
     return tf.constant([seed, batch], tf.int64)
 
 

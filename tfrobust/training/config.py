@@ -28,8 +28,8 @@ class TrainConfig(Config):
     train_examples: int = field(0, "Train on only the first this many training examples left after the validation "
                                    "split is carved (the validation split does not change; 0: all).")
     batch_size: int = field(60, "Global training batch size (split across replicas).")
-    eval_batch_size: int = field(1000, "Evaluation batch size (larger is faster where memory allows; PGD's "
-                                       "results do not depend on it).")
+    eval_batch_size: int = field(1000, "Evaluation batch size (larger is faster where memory allows; "
+                                       "evaluation PGD's results do not depend on it).")
     train_iters: int = field(2000, "Training iterations (optimizer steps).")
     eval_every: int = field(500, "Evaluate on validation and test every this many iterations.")
     eval_examples: int = field(0, "Examples of each evaluation split to use (0: all).")
