@@ -115,3 +115,15 @@ def test_evaluation_attacks_compile_once_per_model(trained_model, synthetic_spli
         evaluate(trained_model, synthetic_splits.test, {"pgd": attack}, seed=seed, checks=False, batch_size=64)
     (fn,) = attack._compiled[trained_model].values()
     assert fn.experimental_get_tracing_count() == 1  # every batch size, round and seed: one graph
+
+
+def test_a_round_on_a_conv_model_survives_every_example_breaking():
+    """oneDNN's CPU kernels fail on a convolution of an empty batch in a loop: a round whose
+    examples all succeed must not run one."""
+    from tfrobust import models
+
+    model = models.build_model("lenet", (28, 28, 1), 10, seed=0, width=4)
+    x = tf.random.stateless_uniform([16, 28, 28, 1], [0, 1])
+    y = tf.argmax(model(x), -1)  # every example "correct", and an untrained model breaks at once
+    adv = attacks.from_spec("pgd:eps=0.3,step_size=0.01,steps=40").run_round(model, x, y, seeds_for(range(16)), 0)
+    assert bool(tf.reduce_all(tf.argmax(model(adv), -1) != y))

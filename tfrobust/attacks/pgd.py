@@ -140,8 +140,10 @@ class PGD(GradientAttack):
             _, grad, logits = self.objective_and_gradient(model, xa, ya)
             best = tuple(scatter_rows(b, idx, s) for b, s in zip(best, self.keep_worse(sub, xa, logits, ya)))
             x_adv = scatter_rows(x_adv, idx, self._step(x0, xa, grad, eps))
-        idx, xa, ya, *sub = subset(~best[2], x_adv, y, *best)
-        best = tuple(scatter_rows(b, idx, s) for b, s in zip(best, self.keep_worse(sub, xa, model(xa, training=False), ya)))
+        if not tf.reduce_all(best[2]):  # the last iterate; never a pass on an empty batch (oneDNN fails there)
+            idx, xa, ya, *sub = subset(~best[2], x_adv, y, *best)
+            best = tuple(scatter_rows(b, idx, s)
+                         for b, s in zip(best, self.keep_worse(sub, xa, model(xa, training=False), ya)))
         return best[0]
 
     def _clean_candidate(self, model, x, y):
