@@ -15,7 +15,7 @@ adversarial ones), at each batch size. Timed, each once after a warm-up on one b
   correctly, each stopping at its first adversarial point.
 
 Prints seconds, the ratio to the reference (> 1: faster) and the three robust accuracies: the two
-tfrobust ones must be equal; the reference's last iterate can only be at least as high.
+tfrobust ones must be equal; the reference differs by its random starts and keeps its last iterate.
 """
 from __future__ import annotations
 
