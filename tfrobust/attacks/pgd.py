@@ -9,10 +9,11 @@ clean input; so more iterations, more restarts, never raise accuracy. Without it
 of the worst restart is returned (Madry's training-time PGD, and what ``from_spec(...,
 training=True)`` gives unless the spec sets ``keep_best``).
 
-With ``keep_best`` (untargeted, on the true labels) PGD is compactable (:mod:`tfrobust.attacks.base`): given [batch, 2] per-example
-seeds, restart ``r`` of an example starts from a draw seeded by its own seed folded with ``r``, and
-``perturb_round(..., r)`` is that restart alone (from the clean input as the first candidate),
-each example's iterations stopping at its first adversarial point.
+With ``keep_best`` (untargeted, on the true labels) PGD is compactable
+(:mod:`tfrobust.attacks.base`): given [batch, 2] per-example seeds, restart ``r`` of an example
+starts from a draw seeded by its own seed folded with ``r``, and ``perturb_round(..., r)`` is that
+restart alone (from the clean input as the first candidate), each example's iterations stopping at
+its first adversarial point.
 """
 from __future__ import annotations
 
@@ -130,9 +131,7 @@ class PGD(GradientAttack):
         y = self.labels(model, x, y)
         eps = tf.constant(self.eps, x.dtype)
         best = self._clean_candidate(model, x, y)
-        x_adv = x
-        if self.random_start:
-            x_adv = project(x, random_point(x, eps, self.norm, fold_in(seeds, tf.cast(r, tf.int32))), eps, self.norm)
+        x_adv = self._start(x, eps, fold_in(seeds, tf.cast(r, tf.int32)))
         for _ in tf.range(self.steps):
             if tf.reduce_all(best[2]):
                 break
@@ -146,6 +145,10 @@ class PGD(GradientAttack):
                          for b, s in zip(best, self.keep_worse(sub, xa, model(xa, training=False), ya)))
         return best[0]
 
+    def _start(self, x, eps, seed):
+        """Where a run starts: a random point of the ball (projected), or the input."""
+        return project(x, random_point(x, eps, self.norm, seed), eps, self.norm) if self.random_start else x
+
     def _clean_candidate(self, model, x, y):
         logits = model(x, training=False)
         return x, self.objective(logits, y), self.succeeded(logits, y)
@@ -156,9 +159,7 @@ class PGD(GradientAttack):
 
     def _descend(self, model, x, y, eps, seed, best):
         """One run of ``steps`` steps; ``best`` (if given and keep_best) tracks every iterate."""
-        x_adv = x
-        if self.random_start:
-            x_adv = project(x, random_point(x, eps, self.norm, seed), eps, self.norm)
+        x_adv = self._start(x, eps, seed)
         if best is None or not self.keep_best:
             for _ in tf.range(self.steps):
                 _, grad, _ = self.objective_and_gradient(model, x_adv, y)
