@@ -1,11 +1,9 @@
-"""tfrobust: adversarial robustness meets model compression, in TensorFlow 2."""
+"""The packages, which pyproject.toml cannot list: tfrobust with every subpackage, and the checkout's
+top-level runs/ and analysis/ folders installed as tfrobust.runs and tfrobust.analysis, so that
+nothing generic lands in site-packages. Everything else is in pyproject.toml."""
 from setuptools import find_packages, setup
 
 setup(
-    name="tfrobust",
-    version="0.1.0",
-    description="Adversarial robustness and model compression research toolkit (TensorFlow 2).",
-    packages=find_packages(include=["tfrobust", "tfrobust.*", "analysis", "analysis.*", "runs"]),
-    python_requires=">=3.10",
-    install_requires=[],  # pinned in requirements.txt; installed by scripts/setup.sh
+    packages=find_packages(include=["tfrobust", "tfrobust.*"]) + ["tfrobust.runs", "tfrobust.analysis"],
+    package_dir={"tfrobust.runs": "runs", "tfrobust.analysis": "analysis"},
 )

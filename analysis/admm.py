@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from typing import Dict, List
 
-from analysis import tables
-from analysis.figures import pyplot, save_figure
+from . import tables
+from .figures import pyplot, save_figure
 from tfrobust.io import write_text_atomic
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from analysis.figures import pyplot, save_figure
+from .figures import pyplot, save_figure
 
 
 def plot_curves(metrics: List[Dict], path: str, title: str = "") -> None:

@@ -11,8 +11,8 @@ import math
 import os
 from typing import Dict, List, Sequence
 
-from analysis import tables
-from analysis.figures import pyplot, save_figure
+from . import tables
+from .figures import pyplot, save_figure
 from tfrobust.io import write_text_atomic
 
 COLUMNS = ("variant", "step", "clean_error", "pgd_error", "aa_error", "rloss_train", "rloss_test", "rloss_gap",

@@ -16,8 +16,8 @@ import sys
 from collections import defaultdict
 from typing import Dict, List, Optional
 
-from analysis import tables
-from analysis.figures import pyplot, save_figure
+from . import tables
+from .figures import pyplot, save_figure
 from tfrobust.io import write_text_atomic
 from tfrobust.theory.settings import SETTINGS
 

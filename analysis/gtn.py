@@ -7,7 +7,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from analysis.figures import pyplot, save_figure
+from .figures import pyplot, save_figure
 
 MODES = ("vanilla", "gtn_few", "gtn_all")
 TESTS = ("noise", "blur", "ifgsm", "lbfgs")
@@ -106,7 +106,7 @@ def plot_robustness(report: Dict, path: str) -> None:
 
 def write_report(report: Dict, out_dir: str) -> Dict[str, str]:
     """``table.md`` and ``robustness.png`` in ``out_dir``; returns their paths."""
-    from analysis import tables
+    from . import tables
     from tfrobust.io import write_text_atomic
 
     paths = {"table": os.path.join(out_dir, "table.md"), "plot": os.path.join(out_dir, "robustness.png")}

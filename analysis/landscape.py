@@ -5,7 +5,7 @@ from typing import Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from analysis.figures import pyplot, save_figure
+from .figures import pyplot, save_figure
 from tfrobust.errors import ConfigError
 
 Curve = Tuple[Sequence[float], Sequence[float]]

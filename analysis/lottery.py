@@ -19,8 +19,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from analysis import tables
-from analysis.figures import pyplot, save_figure
+from . import tables
+from .figures import pyplot, save_figure
 from tfrobust.errors import DataError
 from tfrobust.io import write_text_atomic
 from tfrobust.pruning.config import LotteryConfig

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.pruning.admm_config import AdmmConfig
 from tfrobust.training.config import TrainConfig
 
@@ -57,8 +57,8 @@ def config_from_flags() -> AdmmConfig:
 
 
 def main(argv):
-    from analysis import admm as report
-    from analysis import robustness, tables
+    from tfrobust.analysis import admm as report
+    from tfrobust.analysis import robustness, tables
     from tfrobust.pruning.admm_pipeline import AdmmPipeline, final_evaluation, parse_final_attacks
 
     config = config_from_flags()

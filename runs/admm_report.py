@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("base_dir", None, "The study's base directory (holding study.json).")
@@ -21,7 +21,7 @@ def main(argv):
     import json
     import os
 
-    from analysis import admm as report
+    from tfrobust.analysis import admm as report
     from tfrobust.errors import DataError
 
     path = os.path.join(FLAGS.base_dir, "study.json")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import admm as admm_command  # noqa: F401  (defines the pipeline's flags)
-from runs import common
+from . import admm as admm_command  # noqa: F401  (defines the pipeline's flags)
+from . import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("widths", ["1", "2", "4", "8", "16"], "Widths ω of the model (its width option).")
@@ -47,8 +47,8 @@ def config_from_flags():
 
 
 def main(argv):
-    from analysis import admm as report
-    from analysis import tables
+    from tfrobust.analysis import admm as report
+    from tfrobust.analysis import tables
     from tfrobust.pruning.width_study import WidthStudy
 
     config = config_from_flags()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.compression.atmc_config import AtmcConfig
 from tfrobust.training.config import TrainConfig
 
@@ -46,8 +46,8 @@ def config_from_flags() -> AtmcConfig:
 
 
 def main(argv):
-    from analysis import atmc as report
-    from analysis import tables
+    from tfrobust.analysis import atmc as report
+    from tfrobust.analysis import tables
     from tfrobust.compression.atmc import AtmcPipeline
 
     config = config_from_flags()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import atmc as atmc_command  # noqa: F401  (defines the pipeline's flags)
-from runs import common
+from . import atmc as atmc_command  # noqa: F401  (defines the pipeline's flags)
+from . import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("methods", ["da", "nap", "ap", "al0", "alr", "atmc", "qat"], "Methods to run: atmc, da, nap, "
@@ -40,8 +40,8 @@ def _keeps():
 
 
 def main(argv):
-    from analysis import atmc as report
-    from analysis import tables
+    from tfrobust.analysis import atmc as report
+    from tfrobust.analysis import tables
     from tfrobust.compression.atmc_study import AtmcStudy
 
     template = config_from_flags()

@@ -19,7 +19,7 @@ import time
 
 from absl import flags
 
-from runs import common
+from . import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", None, "A .keras model file (from runs.train); required.")
@@ -60,7 +60,7 @@ def config_from_flags() -> dict:
 
 
 def main(argv):
-    from analysis import robustness, tables
+    from tfrobust.analysis import robustness, tables
     from tfrobust.errors import ConfigError
     from tfrobust.evaluation import evaluate
     from tfrobust.io import write_json_atomic, write_text_atomic

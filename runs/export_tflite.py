@@ -15,7 +15,7 @@ import os
 
 from absl import flags
 
-from runs import common
+from . import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_path", None, "A model saved by tfrobust (.keras).", required=True)

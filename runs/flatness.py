@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.training.config import TrainConfig
 
 FLAGS = flags.FLAGS
@@ -39,8 +39,8 @@ def config_from_flags() -> TrainConfig:
 
 
 def main(argv):
-    from analysis import flatness as report
-    from analysis import tables
+    from tfrobust.analysis import flatness as report
+    from tfrobust.analysis import tables
     from tfrobust.flatness.zoo import Zoo
 
     template = config_from_flags()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.flatness.study import MeasureConfig
 
 FLAGS = flags.FLAGS
@@ -30,8 +30,8 @@ def config_from_flags() -> MeasureConfig:
 
 
 def main(argv):
-    from analysis import flatness as report
-    from analysis import tables
+    from tfrobust.analysis import flatness as report
+    from tfrobust.analysis import tables
     from tfrobust.flatness.study import FlatnessStudy
 
     config = config_from_flags()

@@ -23,7 +23,7 @@ import time
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.theory.config import GapConfig
 from tfrobust.theory.settings import SETTINGS
 
@@ -93,7 +93,7 @@ def config_from_flags():
 
 def main(argv):
     config = config_from_flags()  # every check happens before TensorFlow loads and anything is written
-    from analysis import gengap as report
+    from tfrobust.analysis import gengap as report
     from tfrobust.theory import gengap, results
 
     common.say(f"{config.setting}: {len(config.tau) or 1} x {len(config.eps)} curves, "

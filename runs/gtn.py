@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.gtn.config import GTNConfig
 
 FLAGS = flags.FLAGS
@@ -32,8 +32,8 @@ def config_from_flags() -> GTNConfig:
 def main(argv):
     import os
 
-    from analysis import gtn as plots
-    from analysis import tables
+    from tfrobust.analysis import gtn as plots
+    from tfrobust.analysis import tables
     from tfrobust.gtn.meta import MetaTraining, load_splits
 
     import tensorflow as tf

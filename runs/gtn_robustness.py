@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.gtn.robustness import RobustnessConfig
 
 FLAGS = flags.FLAGS
@@ -30,8 +30,8 @@ def config_from_flags() -> RobustnessConfig:
 
 
 def main(argv):
-    from analysis import gtn as plots
-    from analysis import tables
+    from tfrobust.analysis import gtn as plots
+    from tfrobust.analysis import tables
     from tfrobust.errors import ConfigError
     from tfrobust.gtn.robustness import RobustnessStudy
 

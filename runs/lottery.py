@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.pruning.config import LotteryConfig
 from tfrobust.training.config import TrainConfig
 
@@ -100,7 +100,7 @@ def config_from_flags() -> LotteryConfig:
 
 
 def main(argv):
-    from analysis import lottery as report
+    from tfrobust.analysis import lottery as report
     from tfrobust.pruning import LotterySearch
 
     config = config_from_flags()

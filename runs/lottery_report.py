@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("base_dir", "results/lottery", "A lottery base directory (or one run's directory).")
@@ -17,7 +17,7 @@ flags.DEFINE_string("output_dir", None, "Where to write the report (default: --b
 
 
 def main(argv):
-    from analysis import lottery
+    from tfrobust.analysis import lottery
 
     common.check_output_dir("output_dir" if FLAGS.output_dir else "base_dir", FLAGS.output_dir or FLAGS.base_dir)
     runs = lottery.load_runs(FLAGS.base_dir)

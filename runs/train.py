@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import common
+from . import common
 from tfrobust.training.config import TrainConfig
 
 FLAGS = flags.FLAGS
@@ -32,7 +32,7 @@ def config_from_flags() -> TrainConfig:
 def main(argv):
     import os
 
-    from analysis import curves, robustness, tables
+    from tfrobust.analysis import curves, robustness, tables
     from tfrobust.build import build
     from tfrobust.experiment import RunDir
     from tfrobust.training import Trainer

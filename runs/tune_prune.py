@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from absl import flags
 
-from runs import admm as admm_command  # noqa: F401  (defines the pipeline's flags)
-from runs import common
+from . import admm as admm_command  # noqa: F401  (defines the pipeline's flags)
+from . import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_float("target_compression", 16.0, "Trials must compress the model at least this much "
@@ -54,7 +54,7 @@ def config_from_flags():
 def main(argv):
     import os
 
-    from analysis import tables
+    from tfrobust.analysis import tables
     from tfrobust.build import build
     from tfrobust.errors import ConfigError
     from tfrobust.io import write_text_atomic

@@ -43,7 +43,7 @@ def main():
                             f"--model_path={path}", f"--output_dir={out}", "--quiet"], cwd=ROOT, check=True)
         records[label] = json.load(open(os.path.join(out, "results.json")))
 
-    from analysis import robustness, tables
+    from tfrobust.analysis import robustness, tables
     from tfrobust.io import write_text_atomic
 
     rows = robustness.eps_rows(records)

@@ -21,12 +21,14 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
 fi
 
 stamp=.venv/.setup-stamp
-want="$(cat requirements.txt setup.py | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.txt pyproject.toml setup.py | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: creating .venv and installing requirements.txt (first run: a few minutes)"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements.txt
-  .venv/bin/python -m pip install -q -e . 2>&1 | grep -v -e '^\s*$' -e '!!' -e '\*\*\*' -e 'wheel_obj' || true
+  if ! .venv/bin/python -m pip install -q --no-build-isolation -e . > .venv/install.log 2>&1; then
+    cat .venv/install.log >&2; echo "setup: installing tfrobust failed (above)" >&2; exit 1
+  fi
   echo "$want" > "$stamp"
 fi

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from analysis import robustness, tables
+from tfrobust.analysis import robustness, tables
 from tfrobust import attacks
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate

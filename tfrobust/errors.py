@@ -11,3 +11,8 @@ class ConfigError(TfrobustError, ValueError):
 
 class DataError(TfrobustError):
     """A dataset is missing or its files are corrupt; the message names the file and the fault."""
+
+
+class DependencyError(TfrobustError):
+    """An optional package that a feature needs is not installed; the message names the extra
+    (``pip install 'tfrobust[tune]'``) that installs it."""

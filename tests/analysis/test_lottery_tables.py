@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from analysis import lottery
+from tfrobust.analysis import lottery
 from tfrobust.errors import DataError
 
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from analysis import flatness as report_tables
+from tfrobust.analysis import flatness as report_tables
 from tfrobust.errors import ConfigError, DataError
 from tfrobust.flatness.study import FlatnessStudy, MeasureConfig
 from tfrobust.flatness.zoo import VARIANTS, Zoo, parse_variants, variant_config

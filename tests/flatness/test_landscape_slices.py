@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from analysis.landscape import plot_slice_1d, plot_slice_2d
+from tfrobust.analysis.landscape import plot_slice_1d, plot_slice_2d
 from flatness_helpers import snapshot, unchanged
 from tfrobust.errors import ConfigError
 from tfrobust.flatness import (adversarial_direction, clean_loss, loss_slice_1d, loss_slice_2d,

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from analysis import gtn as plots
+from tfrobust.analysis import gtn as plots
 
 
 def test_samples_handle_one_step_and_batches_smaller_than_the_classes(tmp_path):

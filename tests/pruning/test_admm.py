@@ -271,7 +271,7 @@ def test_width_pairs_prune_each_layer_to_the_narrow_networks_count():
 
 
 def test_the_width_study_runs_every_pair_and_caches_its_final_evaluations(tmp_path, monkeypatch):
-    from analysis import admm as report
+    from tfrobust.analysis import admm as report
     from tfrobust.pruning.width_study import WidthStudy
 
     train = dataclasses.replace(TRAIN, model="lenet", eval_every=4)

@@ -185,7 +185,7 @@ def test_autoattack_evaluates_the_end_of_each_round_with_its_sanity_report(tmp_p
         assert {c["attack"].split(",")[0] for c in rec["checks"]["checks"]} >= {"", "pgd:eps=0.1", "autoattack:eps=0.1"}
         assert all(aa not in point["test"] for point in rec["curve"][:-1])  # only where the round ends
         assert rec["checks"]["examples"] == 50 and {c["check"] for c in rec["checks"]["checks"]} >= {"logits", "monotone"}
-    from analysis import lottery as report
+    from tfrobust.analysis import lottery as report
 
     row = report.table_rows(report.load_runs(str(tmp_path)))[0]
     columns = [c for c in row if c.startswith("test ")]

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from analysis import gengap as report
+from tfrobust.analysis import gengap as report
 from tfrobust.theory import gengap, results
 from tfrobust.theory.config import paper_config
 

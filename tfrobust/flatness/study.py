@@ -225,7 +225,7 @@ class FlatnessStudy:
         robust loss around the final model of ``landscape_variant``; PNGs beside report.json."""
         import numpy as np
 
-        from analysis.landscape import plot_slice_1d, plot_slice_2d
+        from tfrobust.analysis.landscape import plot_slice_1d, plot_slice_2d
         from tfrobust.flatness import batches, loss_slice_1d, loss_slice_2d
         from tfrobust.saving import load_model
 

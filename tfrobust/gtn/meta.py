@@ -246,7 +246,7 @@ class MetaTraining(StagedRun):
 
     def results(self, seconds: float) -> Dict:
         """samples.png, then the final record (written last, by :meth:`StagedRun.run`)."""
-        from analysis import gtn as plots
+        from tfrobust.analysis import gtn as plots
 
         c, rd = self.config, self.run_dir
         if self.teacher.generator is not None:

@@ -254,7 +254,7 @@ class RobustnessStudy(StagedRun):
 
     def results(self, seconds: float) -> Dict:
         """table.md and robustness.png, then the report (written last, by :meth:`StagedRun.run`)."""
-        from analysis import gtn as plots
+        from tfrobust.analysis import gtn as plots
 
         report = dict(self.report, seconds=seconds)
         plots.write_report(report, self.run_dir.path)

@@ -22,15 +22,21 @@ HParams dashboard (``<base_dir>/hparams/``).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from typing import Callable, Dict, List, Optional
 
-import keras_tuner as kt
 import numpy as np
 
-from tfrobust.errors import ConfigError, TfrobustError
+from tfrobust.errors import ConfigError, DependencyError, TfrobustError
 from tfrobust.pruning.admm_config import AdmmConfig
 from tfrobust.pruning.projections import removed_count, unit_shape
+
+try:
+    import keras_tuner as kt
+except ImportError as _e:  # the optional extra tfrobust[tune]
+    raise DependencyError(f"the prune-ratio search needs keras-tuner ({_e}); install it with "
+                          "pip install 'tfrobust[tune]'") from None
 
 ORACLES = ("bayesian", "hyperband", "random")
 OBJECTIVE = "robust_accuracy"
@@ -79,6 +85,8 @@ def make_oracle(name: str, max_trials: int, seed: int, hyperband_iters: int = 3)
     objective = kt.Objective(OBJECTIVE, direction="max")
     common = dict(objective=objective, seed=seed + 1, max_consecutive_failed_trials=max_trials + 1)
     if name == "bayesian":
+        if importlib.util.find_spec("sklearn") is None:
+            raise DependencyError("the bayesian oracle needs scikit-learn; install it with pip install 'tfrobust[tune]'")
         return kt.oracles.BayesianOptimizationOracle(max_trials=max_trials, num_initial_points=max(2, max_trials // 4),
                                                      **common)
     if name == "random":
