@@ -7,13 +7,20 @@ command's own flags and its docstring, as under ``python -m``.
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import os
+import pkgutil
 import sys
-from typing import Callable
+from typing import Callable, List
 
 from absl import flags
 
 from . import common as _common  # private: only commands are this module's public names
+
+
+def command_names() -> List[str]:
+    """The command lines: every module of this package but the shared ``common`` and this one."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return sorted(m.name for m in pkgutil.iter_modules([here]) if m.name not in ("common", "cli"))
 
 
 def _run(command: str) -> None:
@@ -28,7 +35,6 @@ def _run(command: str) -> None:
 
 def __getattr__(command: str) -> Callable[[], None]:
     """The console script of ``runs/<command>.py``; other names are not attributes."""
-    if command.startswith("_") or command in ("cli", "common") \
-            or importlib.util.find_spec(f"{__package__}.{command}") is None:
+    if command not in command_names():
         raise AttributeError(f"module {__name__!r} has no command {command!r}")
     return lambda: _run(command)

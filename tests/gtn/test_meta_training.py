@@ -10,6 +10,7 @@ from gtn_helpers import splits, tiny
 from tfrobust.errors import TfrobustError
 from tfrobust.gtn import learning
 from tfrobust.gtn.meta import MetaTraining, VALID_SALT, seed_of
+from tfrobust.hparams import read_summary
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,9 @@ def test_a_short_meta_training_teaches_a_learner(data, tmp_path):
     run = training.run_dir.path
     for name in ("checkpoints", "samples.png", "metrics.jsonl", "results.json"):
         assert os.path.exists(os.path.join(run, name)), name
+    summary = read_summary(training.run_dir.tb_dir)  # TensorBoard's HParams dashboard
+    assert summary["hparams"]["outer_iters"] == 30 and summary["hparams"]["run_id"] == training.run_dir.id
+    assert summary["scalars"]["final/valid/all_6/accuracy"] == pytest.approx(after)
 
 
 def test_learned_rates_move_and_stay_positive(data, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 
 from tfrobust import models
 from tfrobust.errors import ConfigError
+from tfrobust.hparams import read_summary
 from tfrobust.io import load_arrays
 from tfrobust.pruning import LotteryConfig, LotterySearch, fresh_seed, lottery
 from tfrobust.training import TrainConfig
@@ -87,6 +88,16 @@ def test_round_records_hold_final_early_stopping_and_curve(orig):
     assert rec["early_stop"]["step"] in (6, 12) and rec["early_stop"]["split"] == "valid"
     assert [p["step"] for p in rec["curve"]] == [6, 12]
     assert 0.4 < rec["remaining"] < 0.6
+
+
+def test_each_round_is_a_row_of_the_hparams_dashboard(orig):
+    search, results, _ = orig
+    summaries = [read_summary(os.path.join(search.path(0, r), "tb")) for r in range(3)]
+    assert [s["hparams"]["round"] for s in summaries] == [0, 1, 2]
+    assert all(s["hparams"]["trial"] == 0 and s["hparams"]["lottery/reset"] == "reinit_orig" for s in summaries)
+    kept = [s["scalars"]["final/weights_kept"] for s in summaries]
+    assert kept == pytest.approx([rec["remaining"] for rec in results["rounds"]])
+    assert len({s["group"] for s in summaries}) == 3  # three rows, not one
 
 
 def test_reinit_rand_draws_fresh_weights_unlike_both_original_and_trained(tmp_path, monkeypatch):

@@ -50,6 +50,7 @@ from tfrobust.compression.size import export_record, read_export
 from tfrobust.config import run_id
 from tfrobust.errors import ConfigError, TfrobustError
 from tfrobust.experiment import RunDir, StagedRun
+from tfrobust.hparams import study_values
 from tfrobust.layers.compressible import compressible_layers, prunable_variables
 from tfrobust.training.hooks import Hook, StartFrom
 from tfrobust.training.loop import Trainer
@@ -203,6 +204,7 @@ class AtmcPipeline(StagedRun):
         x = self._export_inputs
         hooks = hooks + [_Export(self._bits(name), self.dense_weights, x, self.progress)]
         trainer = Trainer(setup, self.stage_dir(name), hooks=hooks, log_every=self.log_every,
+                          hparams={"stage": name, **study_values(self.config, "atmc")},
                           progress=lambda text: self.progress(f"{label} {text}"), wait_for_lock=self.wait_for_lock)
         trainer.run(force=self.force and name not in ("dense", "atmc32"))
         model = trainer.model if hasattr(trainer, "model") else None

@@ -13,7 +13,7 @@ learned rates; Adam, cosine-decayed, updates them. Everything random in iteratio
 The run directory (``<base_dir>/<experiment>/<id>/``) holds ``config.json``; ``metrics.jsonl``
 (every ``valid_every`` iterations: the mean outer loss since the last record, and the validation
 accuracy of a fresh learner trained on the teacher's batches for ``few_steps`` and for all steps);
-``tb/`` (TensorBoard: outer loss, validation accuracies, learned rates); ``checkpoints/`` (the last
+``tb/`` (TensorBoard: outer loss, validation accuracies, learned rates, the HParams summary); ``checkpoints/`` (the last
 holds the final teacher, what runs.gtn_robustness restores); ``samples.png``; and,
 last, ``results.json``: validation and test accuracy after ``few_steps`` and after all steps,
 against a learner trained normally for one epoch of real data (Adam 0.005, batch 128).
@@ -36,6 +36,7 @@ from tfrobust.gtn import inner, learning
 from tfrobust.gtn.config import GTNConfig
 from tfrobust.gtn.learners import make_learner
 from tfrobust.gtn.teacher import Teacher
+from tfrobust.hparams import write_summary
 
 log = logging.getLogger("tfrobust")
 VALID_SALT, LEARNER_SALT, REAL_SALT, BATCH_SALT = 1, 2, 3, 4
@@ -230,6 +231,11 @@ class MetaTraining(StagedRun):
                 manager.save(checkpoint_number=k + 1)
             elif (k + 1) % c.checkpoint_every == 0:
                 manager.save(checkpoint_number=k + 1)
+        final = (rd.read_metrics() or [None])[-1]
+        if final is not None:  # TensorBoard's HParams dashboard: the config and the final accuracies
+            write_summary(writer, {**c.to_dict(), "run_id": rd.id}, step=final["step"],
+                          metrics={f"final/valid/{name}/accuracy": acc for name, acc in final["valid"].items()})
+        writer.close()
 
     def schedule_summary(self) -> Dict:
         lr, mom = np.exp(self.teacher.log_lr.numpy()), np.exp(self.teacher.log_momentum.numpy())

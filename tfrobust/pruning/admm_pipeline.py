@@ -30,6 +30,7 @@ from tfrobust import attacks, build
 from tfrobust.config import run_id
 from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir, StagedRun
+from tfrobust.hparams import study_values
 from tfrobust.io import write_json_atomic
 from tfrobust.layers.compressible import prunable_variables
 from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
@@ -89,6 +90,7 @@ class AdmmPipeline(StagedRun):
             setup = admm.attach(setup)
         label = f"[{self.config.method} {name}]"
         trainer = Trainer(setup, self.stage_dir(name), hooks=hooks, log_every=self.log_every,
+                          hparams={"stage": name, "admm/method": self.config.method, **study_values(self.config, "admm")},
                           progress=lambda text: self.progress(f"{label} {text}"), wait_for_lock=self.wait_for_lock)
         trainer.run(force=self.force and name != "pretrain")
         if hasattr(trainer, "model"):

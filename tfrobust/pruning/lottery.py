@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional
 from tfrobust import build
 from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir, RunLock
+from tfrobust.hparams import study_values
 from tfrobust.io import load_arrays, save_arrays_atomic
 from tfrobust.layers import get_masks, set_masks
 from tfrobust.pruning.config import LotteryConfig
@@ -182,6 +183,7 @@ class LotterySearch:
         label = f"[trial {trial + 1}/{c.trials} round {r + 1}/{c.rounds}]"
         trainer = Trainer(self.setup.with_config(train), RunDir(self.path(trial, r), train),
                           hooks=[_RoundHook(self, trial, r)], log_every=self.log_every,
+                          hparams={"trial": trial, "round": r, **study_values(c, "lottery")},
                           progress=lambda text: self.progress(f"{label} {text}"))
         results = trainer.run()
         record = round_record(trainer.run_dir.read_metrics(), results)

@@ -139,11 +139,19 @@ def _merged(report, extra):
 
 class TensorBoard(Hook):
     """Training loss, learning rate and the objective's metrics every ``trainer.log_every`` steps;
-    accuracies, losses and sparsity at each evaluation point. Events go to the run's ``tb/``."""
+    accuracies, losses and sparsity at each evaluation point; at the end, the HParams summary.
+    Events go to the run's ``tb/``.
+
+    Evaluation tags use the short names of :mod:`tfrobust.tags` (``valid/pgd10/accuracy``); the
+    full specs are in the run's config. The HParams summary (:mod:`tfrobust.hparams`) holds the
+    config's fields, the run id and ``trainer.hparams`` (what places the run in a study: a lottery
+    round, an ADMM stage), and as metrics the final ``final/<split>/<tag>/accuracy`` and
+    ``final/weights_kept``."""
 
     def before_train(self, trainer, start_step):
         path = trainer.run_dir.tb_dir if trainer.setup.chief else tempfile.mkdtemp(prefix="tfrobust-tb-")
         self.writer = tf.summary.create_file_writer(path)
+        self.final = None
 
     def after_step(self, trainer, step):
         if step % trainer.log_every and step != trainer.setup.config.train_iters:
@@ -155,15 +163,34 @@ class TensorBoard(Hook):
 
     def after_eval(self, trainer, step, record):
         with self.writer.as_default(step=step):
-            for split in ("valid", "test"):
-                for name, r in record.get(split, {}).items():
-                    tf.summary.scalar(f"{split}/{name}/accuracy", r["accuracy"])
-                    tf.summary.scalar(f"{split}/{name}/loss", r["loss"])
+            for split, tag, r in _entries(record):
+                tf.summary.scalar(f"{split}/{tag}/accuracy", r["accuracy"])
+                tf.summary.scalar(f"{split}/{tag}/loss", r["loss"])
             for name, counts in record.get("weights", {}).items():
                 tf.summary.scalar(f"sparsity/{name}", 1.0 - counts["fraction"])
+        self.final = record
 
     def after_train(self, trainer):
+        final = self.final or (trainer.run_dir.read_metrics() or [None])[-1]  # resumed at the end: the last record
+        if final is not None:
+            from tfrobust.hparams import write_summary
+
+            metrics = {f"final/{split}/{tag}/accuracy": r["accuracy"] for split, tag, r in _entries(final)}
+            if "weights" in final:
+                metrics["final/weights_kept"] = final["weights"]["total"]["fraction"]
+            hparams = {**trainer.config.to_dict(), "run_id": trainer.run_dir.id, **trainer.hparams}
+            write_summary(self.writer, hparams, metrics, step=final["step"])
         self.writer.close()
+
+
+def _entries(record):
+    """(split, short tag, result) of each evaluation entry of ``record``."""
+    from tfrobust.tags import short_names
+
+    for split in ("valid", "test"):
+        results = record.get(split, {})
+        for name, tag in short_names(results).items():
+            yield split, tag, results[name]
 
 
 class Progress(Hook):

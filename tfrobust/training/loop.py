@@ -95,6 +95,8 @@ class Trainer:
     ``evaluation``, ``tensorboard`` and ``checkpointing`` replace a standard hook; ``progress`` receives progress
     lines every ``log_every`` iterations. A second process on the same run directory is refused,
     or waits up to ``wait_for_lock`` seconds for the first (:class:`~tfrobust.experiment.RunLock`).
+    ``hparams`` places the run in a study (``{"trial": 0, "round": 2}``): TensorBoard's HParams
+    summary shows them beside the config's fields.
 
     The config's training options: ``label_noise`` and ``weight_clip`` act in the compiled step
     (:func:`make_train_step`); before the first step (after the hooks' ``before_train``, so after
@@ -108,8 +110,9 @@ class Trainer:
     def __init__(self, setup, run_dir: RunDir, hooks: Sequence[Hook] = (), evaluation: Hook = None,
                  tensorboard: Hook = None, checkpointing: Checkpointing = None, divergence: Hook = None,
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
-                 wait_for_lock: float = 0.0):
+                 wait_for_lock: float = 0.0, hparams: Optional[Dict] = None):
         self.setup, self.run_dir = setup, run_dir
+        self.hparams = dict(hparams or {})
         self.wait_for_lock = wait_for_lock
         self.config: TrainConfig = setup.config
         self.progress = progress or (lambda text: None)
