@@ -51,6 +51,14 @@ def test_console_script_targets_resolve_and_nothing_else_does():
             getattr(cli, name)
 
 
+def test_a_checkout_on_the_path_serves_runs_and_analysis_under_tfrobust_without_an_install():
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import tfrobust.runs, tfrobust.analysis; "
+            "print(tfrobust.runs.__file__); print(tfrobust.analysis.__file__)")
+    proc = subprocess.run([sys.executable, "-S", "-c", code, ROOT], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr  # -S: no site-packages, so no installed or editable tfrobust
+    assert proc.stdout.split() == [os.path.join(ROOT, "runs", "__init__.py"), os.path.join(ROOT, "analysis", "__init__.py")]
+
+
 def _run(args, cwd, status=0, **kwargs):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     proc = subprocess.run(args, cwd=cwd, env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True,
@@ -97,6 +105,10 @@ def test_the_wheel_installs_into_a_fresh_environment_and_its_scripts_run(tmp_pat
     assert "Trains any registered model" in helped and "--attack:" in helped and "--train_iters:" in helped
     _run([str(env / "bin" / "tfrobust-train"), DATASET, "--valid_size=50", "--batch_size=20", "--train_iters=3",
           "--eval_every=3", "--eval_attacks=fgsm:eps=0.1", "--base_dir=out", "--quiet"], cwd=work)
+    bad = _run([str(env / "bin" / "tfrobust-train"), "--train_iters=0", "--base_dir=bad"], cwd=work, status=2)
+    assert [line for line in bad.stderr.splitlines() if line.startswith("error:")] == [
+        "error: --train_iters=0 is not allowed; it must be >= 1"], bad.stderr
+    assert "Traceback" not in bad.stderr and not os.path.exists(work / "bad")
     finished = glob.glob(str(work / "out" / "train" / "*" / "results.json"))
     assert len(finished) == 1 and os.path.isfile(os.path.join(os.path.dirname(finished[0]), "table.md"))
     print(f"\nwheel {os.path.getsize(wheels[0]) / 1024:.0f} KiB; build, install and scripts in {time.time() - began:.1f} s")

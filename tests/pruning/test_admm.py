@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfrobust.build import build
 from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir
+from tfrobust.hparams import read_summary
 from tfrobust.layers import get_masks
 from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
 from tfrobust.pruning.admm_config import AdmmConfig
@@ -166,6 +167,16 @@ def test_the_pipeline_prunes_each_layer_to_its_ratio_and_records_its_stages(pipe
     for stage in ("pretrain", "admm", "retrain"):
         assert set(results["stages"][stage]["final"]["test"]) == {"natural", "fgsm:eps=0.1"}
     assert results["stages"]["pretrain"]["path"].startswith("pretrain" + os.sep)
+
+
+def test_each_stage_is_a_row_of_the_hparams_dashboard(pipeline):
+    p, results = pipeline
+    for stage in ("pretrain", "admm", "retrain"):
+        summary = read_summary(os.path.join(p.base_dir, results["stages"][stage]["path"], "tb"))
+        hp = summary["hparams"]
+        assert hp["stage"] == stage and hp["admm/method"] == "admm" and hp["admm/prune_ratios"] == "hidden_1:0.9 hidden_2:0.5"
+        accuracy = results["stages"][stage]["final"]["test"]["fgsm:eps=0.1"]["accuracy"]
+        assert summary["scalars"]["final/test/fgsm_eps0.1/accuracy"] == pytest.approx(accuracy)
 
 
 def test_masked_retraining_keeps_every_pruned_weight_at_exactly_zero(pipeline):
