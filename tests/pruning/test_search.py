@@ -175,3 +175,18 @@ def test_a_chief_and_two_workers_search_together_on_localhost(tmp_path):
     assert all(ran[k] and ran[k][0].strip() for k in ran), ran  # both workers contributed
     counts = [len(ran[k][0].split(",")) for k in ran]
     assert sum(counts) == 4, ran
+
+
+def test_without_the_tune_extra_the_search_says_what_to_install(monkeypatch):
+    import importlib
+
+    from tfrobust.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, "keras_tuner", None)  # as if keras-tuner were not installed
+    monkeypatch.delitem(sys.modules, "tfrobust.pruning.search")
+    with pytest.raises(DependencyError, match=r"needs keras-tuner .*pip install 'tfrobust\[tune\]'"):
+        importlib.import_module("tfrobust.pruning.search")
+    monkeypatch.undo()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else True)
+    with pytest.raises(DependencyError, match=r"bayesian oracle needs scikit-learn"):
+        search.make_oracle("bayesian", 4, seed=0)
