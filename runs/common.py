@@ -63,6 +63,13 @@ def run(main, argv=None) -> None:
     app.run(wrapped, argv=argv, flags_parser=parse_flags)
 
 
+def invocation(command: str) -> str:
+    """How this process was started: ``tfrobust-<command>`` (a console script) or ``python -m
+    runs.<command>``."""
+    script = os.path.basename(sys.argv[0])
+    return script if script.startswith("tfrobust-") else f"python -m runs.{command}"
+
+
 def check_output_dir(flag: str, path: str) -> None:
     """Fails now, not after the work, when ``--flag=path`` cannot hold output: a file is in the
     way, or the nearest existing directory is not writable."""

@@ -50,7 +50,7 @@ def main(argv):
     record = zoo.run()
     if not zoo.setup.chief:
         return
-    print(f"zoo: {FLAGS.base_dir}/zoo.json  (measure it: python -m runs.flatness_report --base_dir={FLAGS.base_dir})")
+    print(f"zoo: {FLAGS.base_dir}/zoo.json  (measure it: tfrobust-flatness-report (python -m runs.flatness_report) --base_dir={FLAGS.base_dir})")
     print(f"TensorBoard: tensorboard --logdir {FLAGS.base_dir}")
     print(tables.to_markdown(report.zoo_rows(record)), end="")
 

@@ -102,7 +102,7 @@ def main(argv):
     res = gengap.run(config)
     total = time.perf_counter() - start
     extra = {"seconds_total": total,
-             "command": "python -m runs.gengap " + " ".join(sys.argv[1:])}
+             "command": " ".join([common.invocation("gengap"), *sys.argv[1:]])}
     results.write_results(res, FLAGS.output_dir, extra)
     paths = report.render(FLAGS.output_dir, config.setting)
     curves, shapes, _ = report.load(FLAGS.output_dir, config.setting)

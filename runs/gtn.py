@@ -48,7 +48,7 @@ def main(argv):
     plots.curves(run.read_metrics(), os.path.join(run.path, "curves.png"))
     print(f"run directory: {run.path}  (samples.png, curves.png)")
     print(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
-    print(f"robustness: python -m runs.gtn_robustness --gtn_dir={run.path}")
+    print(f"robustness: tfrobust-gtn-robustness (python -m runs.gtn_robustness) --gtn_dir={run.path}")
     print(tables.to_markdown(plots.accuracy_rows(results, config)), end="")
 
 

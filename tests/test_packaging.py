@@ -83,7 +83,10 @@ def test_the_wheel_installs_into_a_fresh_environment_and_its_scripts_run(tmp_pat
         top = {name.split("/")[0] for name in whl.namelist()}
         assert top == {"tfrobust", "tfrobust-0.1.0.dist-info"}, top  # nothing generic in site-packages
         names = set(whl.namelist())
-        assert {"tfrobust/runs/train.py", "tfrobust/runs/cli.py", "tfrobust/analysis/tables.py"} <= names
+        for folder, package in (("tfrobust", "tfrobust"), ("runs", "tfrobust/runs"), ("analysis", "tfrobust/analysis")):
+            for path in glob.glob(os.path.join(ROOT, folder, "**", "*.py"), recursive=True):
+                inside = os.path.relpath(path, os.path.join(ROOT, folder)).replace(os.sep, "/")
+                assert f"{package}/{inside}" in names, f"the wheel lacks {folder}/{inside}"  # a folder without __init__.py
         scripts = whl.read("tfrobust-0.1.0.dist-info/entry_points.txt").decode()
         assert all(f"{script} = {target}" in scripts for script, target in _scripts().items())
 
@@ -103,6 +106,8 @@ def test_the_wheel_installs_into_a_fresh_environment_and_its_scripts_run(tmp_pat
 
     helped = _run([str(env / "bin" / "tfrobust-train"), "--help"], cwd=work, status=1).stdout  # absl's --help exits 1
     assert "Trains any registered model" in helped and "--attack:" in helped and "--train_iters:" in helped
+    helped = _run([str(env / "bin" / "tfrobust-gtn"), "--help"], cwd=work, status=1).stdout  # a subpackage's command
+    assert "--outer_iters:" in helped
     _run([str(env / "bin" / "tfrobust-train"), DATASET, "--valid_size=50", "--batch_size=20", "--train_iters=3",
           "--eval_every=3", "--eval_attacks=fgsm:eps=0.1", "--base_dir=out", "--quiet"], cwd=work)
     bad = _run([str(env / "bin" / "tfrobust-train"), "--train_iters=0", "--base_dir=bad"], cwd=work, status=2)
@@ -112,3 +117,20 @@ def test_the_wheel_installs_into_a_fresh_environment_and_its_scripts_run(tmp_pat
     finished = glob.glob(str(work / "out" / "train" / "*" / "results.json"))
     assert len(finished) == 1 and os.path.isfile(os.path.join(os.path.dirname(finished[0]), "table.md"))
     print(f"\nwheel {os.path.getsize(wheels[0]) / 1024:.0f} KiB; build, install and scripts in {time.time() - began:.1f} s")
+
+
+def test_every_pin_of_requirements_falls_in_its_declared_range():
+    from packaging.requirements import Requirement
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    declared += [Requirement(r) for extra in project["optional-dependencies"].values() for r in extra
+                 if not r.startswith("tfrobust")]
+    with open(os.path.join(ROOT, "requirements.txt")) as f:
+        pins = {r.name: next(iter(r.specifier)).version
+                for r in (Requirement(line.split("#")[0].strip()) for line in f if line.split("#")[0].strip())}
+    assert len(declared) >= 11
+    for requirement in declared:
+        assert requirement.name in pins, f"{requirement.name} is declared but not pinned in requirements.txt"
+        assert pins[requirement.name] in requirement.specifier, (requirement, pins[requirement.name])

@@ -40,3 +40,8 @@ def test_entries_that_differ_only_in_step_size_keep_it():
 def test_settings_at_their_defaults_do_not_change_the_tag():
     assert short_name("pgd:eps=0.3,steps=40,step_size=0.01") == short_name("pgd") == "pgd40"
     assert short_name("fgsm:eps=0.3") == short_name("fgsm") == "fgsm"
+
+
+def test_names_that_sanitize_alike_or_are_empty_still_get_distinct_tags():
+    assert short_names(["a b", "a/b", "natural", ""]) == {"a b": "a-b", "a/b": "a-b_2", "natural": "natural",
+                                                        "": "unnamed"}

@@ -60,10 +60,12 @@ def write_trial(logdir: str, trial_id: str, hparams: Dict, metrics: Dict) -> Non
     writer.close()
 
 
-def study_values(config, prefix: str) -> Dict[str, Value]:
+def study_values(config, prefix: str, exclude=()) -> Dict[str, Value]:
     """The fields of a study's config (a lottery's, an ADMM or ATMC pipeline's) as ``prefix/field``,
-    less its nested configs: each run's own config holds those."""
-    return {f"{prefix}/{key}": _plain(value) for key, value in config.to_dict().items() if not isinstance(value, dict)}
+    less its nested configs (each run's own config holds those) and the ``exclude``d fields (those
+    a stage shared by several pipelines does not depend on)."""
+    return {f"{prefix}/{key}": _plain(value) for key, value in config.to_dict().items()
+            if not isinstance(value, dict) and key not in exclude}
 
 
 def read_summary(logdir: str) -> Dict[str, Dict]:

@@ -60,11 +60,24 @@ def short_name(spec: str, dropped: Iterable[str] = _DROPPED) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "-", "_".join(parts))
 
 
-def short_names(specs: Iterable[str]) -> Dict[str, str]:
-    """``{spec: tag}`` for the entries of one evaluation; tags that would collide keep every setting."""
-    specs = list(dict.fromkeys(specs))
-    tags = {spec: short_name(spec) for spec in specs}
+def _counts(tags) -> Dict[str, int]:
     counts = {}
-    for tag in tags.values():
+    for tag in tags:
         counts[tag] = counts.get(tag, 0) + 1
-    return {spec: tag if counts[tag] == 1 else short_name(spec, dropped=()) for spec, tag in tags.items()}
+    return counts
+
+
+def short_names(specs: Iterable[str]) -> Dict[str, str]:
+    """``{spec: tag}`` for the entries of one evaluation, each tag distinct: tags that would collide
+    keep every setting, and names that still collide (``a b`` and ``a/b`` are both ``a-b``) get
+    ``_2``, ``_3``, ... in the order given."""
+    specs = list(dict.fromkeys(specs))
+    tags = {spec: short_name(spec) or "unnamed" for spec in specs}
+    counts = _counts(tags.values())
+    tags = {spec: tag if counts[tag] == 1 else short_name(spec, dropped=()) or "unnamed" for spec, tag in tags.items()}
+    counts, seen = _counts(tags.values()), {}
+    for spec, tag in tags.items():
+        if counts[tag] > 1:
+            seen[tag] = seen.get(tag, 0) + 1
+            tags[spec] = tag if seen[tag] == 1 else f"{tag}_{seen[tag]}"
+    return tags

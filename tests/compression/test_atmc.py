@@ -12,6 +12,7 @@ from tfrobust.build import build
 from tfrobust.compression.atmc import AtmcPipeline
 from tfrobust.compression.atmc_config import AtmcConfig
 from tfrobust.compression.atmc_study import AtmcStudy
+from tfrobust.hparams import read_summary
 from tfrobust.compression.l0 import L0Projection, budget, l0_masks
 from tfrobust.compression.quant_admm import QuantizationAdmm
 from tfrobust.errors import ConfigError
@@ -204,6 +205,16 @@ def test_the_baselines_train_what_they_say(study):
     assert sum(layer.kept_rank for layer in alr.layers if hasattr(layer, "kept_rank")) < 100 + 100 + 10
     dense_paths = {e["path"].split("/")[0:2][1] for r in study[1]["runs"] for e in [r["dense"]]}
     assert len(dense_paths) == 2  # one adversarial dense stage shared by all, one natural (NAP)
+
+
+def test_stages_show_in_the_hparams_dashboard_with_what_they_depend_on(study):
+    base, record = study
+    hparams = lambda path: read_summary(os.path.join(base, path, "tb"))["hparams"]  # noqa: E731
+    dense = hparams(record["runs"][0]["dense"]["path"])
+    assert dense["stage"] == "dense" and not [k for k in dense if k.startswith("atmc/")]  # shared by every method
+    atmc32, atmcb = hparams(_entry(study, "ATMC-32bit")["path"]), hparams(_entry(study, "ATMC-4bit")["path"])
+    assert atmc32["stage"] == "atmc32" and atmc32["atmc/keep"] == pytest.approx(0.1) and "atmc/bits" not in atmc32
+    assert atmcb["atmc/bits"] == 4 and atmcb["atmc/method"] == "atmc"
 
 
 def test_a_killed_atmc_run_resumes_to_identical_metrics(study, tmp_path):

@@ -169,14 +169,20 @@ def test_the_pipeline_prunes_each_layer_to_its_ratio_and_records_its_stages(pipe
     assert results["stages"]["pretrain"]["path"].startswith("pretrain" + os.sep)
 
 
-def test_each_stage_is_a_row_of_the_hparams_dashboard(pipeline):
+def test_each_stage_is_a_row_of_the_hparams_dashboard_with_what_it_depends_on(pipeline):
     p, results = pipeline
-    for stage in ("pretrain", "admm", "retrain"):
-        summary = read_summary(os.path.join(p.base_dir, results["stages"][stage]["path"], "tb"))
-        hp = summary["hparams"]
-        assert hp["stage"] == stage and hp["admm/method"] == "admm" and hp["admm/prune_ratios"] == "hidden_1:0.9 hidden_2:0.5"
+    summaries = {stage: read_summary(os.path.join(p.base_dir, results["stages"][stage]["path"], "tb"))
+                 for stage in ("pretrain", "admm", "retrain")}
+    for stage, summary in summaries.items():
+        assert summary["hparams"]["stage"] == stage
         accuracy = results["stages"][stage]["final"]["test"]["fgsm:eps=0.1"]["accuracy"]
         assert summary["scalars"]["final/test/fgsm_eps0.1/accuracy"] == pytest.approx(accuracy)
+    study = {stage: {k for k in s["hparams"] if k.startswith("admm/")} for stage, s in summaries.items()}
+    assert study["pretrain"] == set()  # shared by every pipeline of its training config
+    assert "admm/prune_ratios" in study["admm"] and "admm/retrain_iters" not in study["admm"]  # shared by retrainings
+    assert "admm/method" not in study["admm"]
+    assert summaries["retrain"]["hparams"]["admm/prune_ratios"] == "hidden_1:0.9 hidden_2:0.5"
+    assert summaries["retrain"]["hparams"]["admm/method"] == "admm" and "admm/retrain_iters" in study["retrain"]
 
 
 def test_masked_retraining_keeps_every_pruned_weight_at_exactly_zero(pipeline):

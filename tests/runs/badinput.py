@@ -352,7 +352,7 @@ ROWS = [
     ("runs.gtn_robustness", ["--autoattack=autoattack:eps=x"], "--autoattack=autoattack:eps=x"),
     ("runs.gtn_robustness", ["--learners=linear linear"], "--learners='linear linear' is not allowed; each learner"),
     ("runs.gtn_robustness", ["--threshold=1"], "--threshold=1.0 is not allowed"),
-    ("runs.gtn_robustness", [], "does not exist; train a GTN with python -m runs.gtn first"),
+    ("runs.gtn_robustness", [], "does not exist; train a GTN with tfrobust-gtn (python -m runs.gtn) first"),
     ("runs.gtn_robustness", ["--gtn_dir="], "--gtn_dir is required"),
     ("runs.gtn_robustness", ["--gtn_dir={file}"], "is not a GTN run directory"),
 ]

@@ -43,7 +43,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from tfrobust import build
-from tfrobust.compression.atmc_config import AtmcConfig, parse_ranks
+from tfrobust.compression.atmc_config import QUANTIZATION, AtmcConfig, parse_ranks
 from tfrobust.compression.l0 import L0Projection, budget, l0_masks
 from tfrobust.compression.quant_admm import QuantizationAdmm
 from tfrobust.compression.size import export_record, read_export
@@ -178,6 +178,15 @@ class AtmcPipeline(StagedRun):
         admm = QuantizationAdmm(bits=c.bits, method=c.quant_method, rho=c.rho, growth=c.rho_growth, every=c.quant_every)
         return transform, hooks + [l0(), admm], admm
 
+    def stage_values(self, name: str) -> Dict:
+        """What places stage ``name`` in TensorBoard's HParams table: the settings its directory
+        depends on (the dense stage is shared by every pipeline, the 32-bit stage by every
+        quantization)."""
+        if name == "dense":
+            return {"stage": name}
+        exclude = QUANTIZATION if name == "atmc32" else ()
+        return {"stage": name, **study_values(self.config, "atmc", exclude=exclude)}
+
     def stage_dir(self, name: str) -> RunDir:
         config = self.config.stage(name)
         if name == "dense":
@@ -204,7 +213,7 @@ class AtmcPipeline(StagedRun):
         x = self._export_inputs
         hooks = hooks + [_Export(self._bits(name), self.dense_weights, x, self.progress)]
         trainer = Trainer(setup, self.stage_dir(name), hooks=hooks, log_every=self.log_every,
-                          hparams={"stage": name, **study_values(self.config, "atmc")},
+                          hparams=self.stage_values(name),
                           progress=lambda text: self.progress(f"{label} {text}"), wait_for_lock=self.wait_for_lock)
         trainer.run(force=self.force and name not in ("dense", "atmc32"))
         model = trainer.model if hasattr(trainer, "model") else None

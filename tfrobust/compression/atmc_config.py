@@ -30,6 +30,9 @@ METHODS = {
     "qat": ("qat",),              # DA, tfmot quantization-aware adversarial fine-tuning (8 bits)
 }
 
+# ATMC's quantization settings: its 32-bit stage does not depend on them.
+QUANTIZATION = ("bits", "quant_method", "rho", "rho_growth", "quant_every", "quant_iters")
+
 
 def parse_ranks(items) -> Dict[str, int]:
     """``("fc_1:40",)`` -> ``{"fc_1": 40}``; each rank an integer >= 1 (the layer's full rank is
@@ -118,8 +121,7 @@ class AtmcConfig(Config):
     def without_quantization(self) -> "AtmcConfig":
         """The config with ATMC's quantization settings at their defaults: what its 32-bit stage depends on."""
         defaults = {f.name: f.default for f in dataclasses.fields(AtmcConfig) if f.name != "train"}
-        return dataclasses.replace(self, **{name: defaults[name] for name in
-                                            ("bits", "quant_method", "rho", "rho_growth", "quant_every", "quant_iters")})
+        return dataclasses.replace(self, **{name: defaults[name] for name in QUANTIZATION})
 
     @property
     def stages(self) -> Tuple[str, ...]:

@@ -160,8 +160,8 @@ class FlatnessStudy:
 
         path = os.path.join(base_dir, "zoo.json")
         if not os.path.exists(path):
-            raise DataError(f"{path} does not exist: train the zoo first (python -m runs.flatness "
-                            f"--base_dir={base_dir})")
+            raise DataError(f"{path} does not exist: train the zoo first: tfrobust-flatness (python -m runs.flatness) "
+                            f"--base_dir={base_dir}")
         try:
             with open(path) as f:
                 self.zoo = json.load(f)
@@ -171,7 +171,7 @@ class FlatnessStudy:
                 for snap in run.get("snapshots", []):
                     snap["path"], int(snap["step"])
         except (ValueError, KeyError, TypeError) as e:
-            raise DataError(f"{path} is not a zoo record ({type(e).__name__}: {e}); rerun python -m runs.flatness "
+            raise DataError(f"{path} is not a zoo record ({type(e).__name__}: {e}); rerun tfrobust-flatness (python -m runs.flatness) "
                             f"--base_dir={base_dir}") from None
         self.config, self.base_dir, self.progress = config, base_dir, progress or (lambda text: None)
         self.curve_variants = config.curve_variants.split()

@@ -145,11 +145,11 @@ def resolve_gtn_dir(path: str) -> str:
 def load_gtn(gtn_dir: str) -> GTNConfig:
     """The config of the finished GTN run in ``gtn_dir`` (one clear error if there is none)."""
     if not os.path.exists(gtn_dir):
-        raise DataError(f"--gtn_dir={gtn_dir} does not exist; train a GTN with python -m runs.gtn first")
+        raise DataError(f"--gtn_dir={gtn_dir} does not exist; train a GTN with tfrobust-gtn (python -m runs.gtn) first")
     config_path = os.path.join(gtn_dir, "config.json")
     if not os.path.isfile(config_path):
         raise DataError(f"--gtn_dir={gtn_dir} is not a GTN run directory (it holds no config.json); train one "
-                        "with python -m runs.gtn")
+                        "with tfrobust-gtn (python -m runs.gtn)")
     try:
         with open(config_path) as f:
             config = GTNConfig.from_dict(json.load(f))
@@ -157,7 +157,7 @@ def load_gtn(gtn_dir: str) -> GTNConfig:
         raise DataError(f"{config_path} does not hold a GTN config ({e})") from None
     if not os.path.isfile(os.path.join(gtn_dir, "results.json")):
         raise DataError(f"the GTN run {gtn_dir} has not finished (no results.json); rerun "
-                        "python -m runs.gtn with its flags to finish it")
+                        "tfrobust-gtn (python -m runs.gtn) with its flags to finish it")
     return config
 
 

@@ -19,6 +19,8 @@ from tfrobust.training.config import TrainConfig
 
 STAGES = ("pretrain", "admm", "retrain")
 RETRAIN_FROM = ("admm", "init")
+# The retraining settings: the ADMM stage does not depend on them.
+RETRAINING = ("retrain_iters", "retrain_optimizer", "retrain_learning_rate", "retrain_from")
 
 
 def parse_ratios(items) -> Dict[str, float]:

@@ -34,7 +34,7 @@ from tfrobust.hparams import study_values
 from tfrobust.io import write_json_atomic
 from tfrobust.layers.compressible import prunable_variables
 from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
-from tfrobust.pruning.admm_config import AdmmConfig
+from tfrobust.pruning.admm_config import RETRAINING, AdmmConfig
 from tfrobust.training.hooks import Hook, StartFrom
 from tfrobust.training.loop import Trainer
 
@@ -61,13 +61,22 @@ class AdmmPipeline(StagedRun):
         hard_prune_masks(model, self.ratios, self.config.sparsity)  # e.g. filter sparsity on a rank-1 variable
         return self.ratios
 
+    def stage_values(self, name: str) -> Dict:
+        """What places stage ``name`` in TensorBoard's HParams table: the settings its directory
+        depends on. Pretraining is shared by every pipeline of one training config, the ADMM stage
+        by every retraining (so neither names a method)."""
+        if name == "pretrain":
+            return {"stage": name}
+        if name == "admm":
+            return {"stage": name, **study_values(self.config, "admm", exclude=RETRAINING)}
+        return {"stage": name, "admm/method": self.config.method, **study_values(self.config, "admm")}
+
     def stage_dir(self, name: str) -> RunDir:
         config = self.config.stage(name)
         if name == "pretrain":
             return RunDir.for_config(self.base_dir, "pretrain", config, self.progress, chief=self.chief)
         if name == "admm":  # named by everything the ADMM stage depends on: the config less its retraining
-            retraining = ("retrain_iters", "retrain_optimizer", "retrain_learning_rate", "retrain_from")
-            defaults = {f.name: f.default for f in dataclasses.fields(AdmmConfig) if f.name in retraining}
+            defaults = {f.name: f.default for f in dataclasses.fields(AdmmConfig) if f.name in RETRAINING}
             key = dataclasses.replace(self.config, **defaults)
             return RunDir(os.path.join(self.base_dir, "admm_stage", run_id(key)), config)
         return RunDir(os.path.join(self.root.path, name), config)
@@ -90,7 +99,7 @@ class AdmmPipeline(StagedRun):
             setup = admm.attach(setup)
         label = f"[{self.config.method} {name}]"
         trainer = Trainer(setup, self.stage_dir(name), hooks=hooks, log_every=self.log_every,
-                          hparams={"stage": name, "admm/method": self.config.method, **study_values(self.config, "admm")},
+                          hparams=self.stage_values(name),
                           progress=lambda text: self.progress(f"{label} {text}"), wait_for_lock=self.wait_for_lock)
         trainer.run(force=self.force and name != "pretrain")
         if hasattr(trainer, "model"):
