@@ -37,14 +37,16 @@ def flat_values(values: Dict, prefix: str = "") -> Dict[str, Value]:
     return out
 
 
-def write_summary(writer, hparams: Dict, metrics: Dict[str, float], step: int = 0,
+def write_summary(writer, hparams: Optional[Dict], metrics: Dict[str, float], step: int = 0,
                   trial_id: Optional[str] = None) -> None:
-    """Writes ``hparams`` as the session's settings and ``metrics`` as scalars at ``step``, through
-    ``writer``. Sessions with the same ``trial_id`` (default: a hash of the settings) are one row."""
+    """Writes ``hparams`` (unless None) as the session's settings and ``metrics`` as scalars at
+    ``step``, through ``writer``. Sessions with the same ``trial_id`` (default: a hash of the
+    settings) are one row."""
     from tensorboard.plugins.hparams import api as hp_api
 
     with writer.as_default():
-        hp_api.hparams(flat_values(hparams), trial_id=trial_id)
+        if hparams is not None:
+            hp_api.hparams(flat_values(hparams), trial_id=trial_id)
         for name, value in metrics.items():
             tf.summary.scalar(name, float(value), step=step)
     writer.flush()

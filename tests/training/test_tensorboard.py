@@ -8,7 +8,7 @@ from tiny_runs import tiny
 from tfrobust.build import build
 from tfrobust.experiment import RunDir
 from tfrobust.hparams import read_summary
-from tfrobust.training import Trainer
+from tfrobust.training import Hook, Trainer
 
 ATTACKS = ("pgd:eps=0.1,step_size=0.05,steps=2", "fgsm:eps=0.1")
 
@@ -46,6 +46,19 @@ def test_the_hparams_summary_holds_the_config_the_run_and_the_final_accuracies(r
         for name, tag in (("natural", "natural"), (ATTACKS[0], "pgd2_eps0.1"), (ATTACKS[1], "fgsm_eps0.1")):
             assert summary["scalars"][f"final/{split}/{tag}/accuracy"] == pytest.approx(final[split][name]["accuracy"])
     assert summary["scalars"]["final/weights_kept"] == pytest.approx(final["weights"]["total"]["fraction"])
+
+
+def test_a_run_shows_in_the_dashboard_while_it_trains(tmp_path):
+    class Look(Hook):
+        def after_step(self, trainer, step):
+            if step == 2:
+                trainer.summary_while_training = read_summary(trainer.run_dir.tb_dir)
+
+    config = tiny(train_iters=4, eval_every=4)
+    trainer = Trainer(build(config), RunDir.for_config(str(tmp_path), config.experiment, config), hooks=[Look()])
+    trainer.run()
+    during = trainer.summary_while_training
+    assert during["hparams"]["run_id"] == trainer.run_dir.id and not [t for t in during["scalars"] if t.startswith("final/")]
 
 
 def test_a_run_resumed_at_its_end_still_writes_the_summary(tmp_path):

@@ -208,6 +208,7 @@ class MetaTraining(StagedRun):
         if start:
             self.progress(f"resuming {rd.path} at outer iteration {start}")
         writer = tf.summary.create_file_writer(rd.tb_dir)
+        write_summary(writer, {**c.to_dict(), "run_id": rd.id}, {})  # TensorBoard's HParams dashboard
         t0 = time.time()
         for k in range(start, c.outer_iters):
             loss = self.outer_step(k)
@@ -232,8 +233,8 @@ class MetaTraining(StagedRun):
             elif (k + 1) % c.checkpoint_every == 0:
                 manager.save(checkpoint_number=k + 1)
         final = (rd.read_metrics() or [None])[-1]
-        if final is not None:  # TensorBoard's HParams dashboard: the config and the final accuracies
-            write_summary(writer, {**c.to_dict(), "run_id": rd.id}, step=final["step"],
+        if final is not None:  # the HParams dashboard's metrics
+            write_summary(writer, None, step=final["step"],
                           metrics={f"final/valid/{name}/accuracy": acc for name, acc in final["valid"].items()})
         writer.close()
 

@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from tfrobust.errors import TfrobustError
 from tfrobust.evaluation import evaluate
+from tfrobust.hparams import write_summary
 from tfrobust.layers import count_weights, set_masks
 from tfrobust.training.optim import learning_rate_at
 
@@ -139,8 +140,9 @@ def _merged(report, extra):
 
 class TensorBoard(Hook):
     """Training loss, learning rate and the objective's metrics every ``trainer.log_every`` steps;
-    accuracies, losses and sparsity at each evaluation point; at the end, the HParams summary.
-    Events go to the run's ``tb/``.
+    accuracies, losses and sparsity at each evaluation point; the HParams summary: the settings
+    before the first step (so that a run shows in the table while it trains), the final metrics at
+    the end. Events go to the run's ``tb/``.
 
     Evaluation tags use the short names of :mod:`tfrobust.tags` (``valid/pgd10/accuracy``); the
     full specs are in the run's config. The HParams summary (:mod:`tfrobust.hparams`) holds the
@@ -152,6 +154,7 @@ class TensorBoard(Hook):
         path = trainer.run_dir.tb_dir if trainer.setup.chief else tempfile.mkdtemp(prefix="tfrobust-tb-")
         self.writer = tf.summary.create_file_writer(path)
         self.final = None
+        write_summary(self.writer, {**trainer.config.to_dict(), "run_id": trainer.run_dir.id, **trainer.hparams}, {})
 
     def after_step(self, trainer, step):
         if step % trainer.log_every and step != trainer.setup.config.train_iters:
@@ -173,13 +176,10 @@ class TensorBoard(Hook):
     def after_train(self, trainer):
         final = self.final or (trainer.run_dir.read_metrics() or [None])[-1]  # resumed at the end: the last record
         if final is not None:
-            from tfrobust.hparams import write_summary
-
             metrics = {f"final/{split}/{tag}/accuracy": r["accuracy"] for split, tag, r in _entries(final)}
             if "weights" in final:
                 metrics["final/weights_kept"] = final["weights"]["total"]["fraction"]
-            hparams = {**trainer.config.to_dict(), "run_id": trainer.run_dir.id, **trainer.hparams}
-            write_summary(self.writer, hparams, metrics, step=final["step"])
+            write_summary(self.writer, None, metrics, step=final["step"])
         self.writer.close()
 
 
