@@ -12,13 +12,14 @@ other settings as ``<key><value>`` in alphabetical order, less the step size::
     natural                             -> natural
 
 The tag depends only on the attack the spec makes: not on the order of its settings, nor on
-settings written at their defaults (``pgd:eps=0.3,steps=40`` is ``pgd40`` too). Where two entries of one
-evaluation would get the same tag (they differ only in step size), both keep their step size
-(``pgd10_step_size0.02``): :func:`short_names` names a whole evaluation at once.
+settings written at their defaults (``pgd:eps=0.3,steps=40`` is ``pgd40`` too). Where two
+entries of one evaluation would get the same tag (they differ only in step size), both keep their
+step size (``pgd10_step_size0.02``): :func:`short_names` names a whole evaluation at once.
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Dict, Iterable, Tuple
 
 _DROPPED = ("step_size",)
@@ -60,24 +61,17 @@ def short_name(spec: str, dropped: Iterable[str] = _DROPPED) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "-", "_".join(parts))
 
 
-def _counts(tags) -> Dict[str, int]:
-    counts = {}
-    for tag in tags:
-        counts[tag] = counts.get(tag, 0) + 1
-    return counts
-
-
 def short_names(specs: Iterable[str]) -> Dict[str, str]:
     """``{spec: tag}`` for the entries of one evaluation, each tag distinct: tags that would collide
     keep every setting, and names that still collide (``a b`` and ``a/b`` are both ``a-b``) get
     ``_2``, ``_3``, ... in the order given."""
     specs = list(dict.fromkeys(specs))
     tags = {spec: short_name(spec) or "unnamed" for spec in specs}
-    counts = _counts(tags.values())
+    counts = Counter(tags.values())
     tags = {spec: tag if counts[tag] == 1 else short_name(spec, dropped=()) or "unnamed" for spec, tag in tags.items()}
-    counts, seen = _counts(tags.values()), {}
+    counts, seen = Counter(tags.values()), Counter()
     for spec, tag in tags.items():
         if counts[tag] > 1:
-            seen[tag] = seen.get(tag, 0) + 1
+            seen[tag] += 1
             tags[spec] = tag if seen[tag] == 1 else f"{tag}_{seen[tag]}"
     return tags
