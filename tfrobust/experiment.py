@@ -100,6 +100,10 @@ class RunDir:
         else:
             write_json_atomic(self.config_path, self.config.to_dict())
 
+    def last_metrics(self) -> Optional[Dict]:
+        """The last record of metrics.jsonl, or None when there is none."""
+        return (self.read_metrics() or [None])[-1]
+
     def read_metrics(self) -> List[Dict]:
         if not os.path.exists(self.metrics_path):
             return []

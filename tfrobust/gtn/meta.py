@@ -13,8 +13,9 @@ learned rates; Adam, cosine-decayed, updates them. Everything random in iteratio
 The run directory (``<base_dir>/<experiment>/<id>/``) holds ``config.json``; ``metrics.jsonl``
 (every ``valid_every`` iterations: the mean outer loss since the last record, and the validation
 accuracy of a fresh learner trained on the teacher's batches for ``few_steps`` and for all steps);
-``tb/`` (TensorBoard: outer loss, validation accuracies, learned rates, the HParams summary); ``checkpoints/`` (the last
-holds the final teacher, what runs.gtn_robustness restores); ``samples.png``; and,
+``tb/`` (TensorBoard: outer loss, validation accuracies, learned rates, the HParams summary);
+``checkpoints/`` (the last holds the final teacher, what runs.gtn_robustness restores);
+``samples.png``; and,
 last, ``results.json``: validation and test accuracy after ``few_steps`` and after all steps,
 against a learner trained normally for one epoch of real data (Adam 0.005, batch 128).
 """
@@ -232,7 +233,7 @@ class MetaTraining(StagedRun):
                 manager.save(checkpoint_number=k + 1)
             elif (k + 1) % c.checkpoint_every == 0:
                 manager.save(checkpoint_number=k + 1)
-        final = (rd.read_metrics() or [None])[-1]
+        final = rd.last_metrics()
         if final is not None:  # the HParams dashboard's metrics
             write_summary(writer, None, step=final["step"],
                           metrics={f"final/valid/{name}/accuracy": acc for name, acc in final["valid"].items()})

@@ -174,7 +174,7 @@ class TensorBoard(Hook):
         self.final = record
 
     def after_train(self, trainer):
-        final = self.final or (trainer.run_dir.read_metrics() or [None])[-1]  # resumed at the end: the last record
+        final = self.final or trainer.run_dir.last_metrics()  # None: resumed at the end, so the last record
         if final is not None:
             metrics = {f"final/{split}/{tag}/accuracy": r["accuracy"] for split, tag, r in _entries(final)}
             if "weights" in final:

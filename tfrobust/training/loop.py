@@ -184,7 +184,7 @@ class Trainer:
             train = self.setup.strategy.experimental_distribute_dataset(train)
         iterator = iter(train)
         losses, t0 = [], time.time()
-        record = (rd.read_metrics() or [None])[-1] if start_step == c.train_iters else None
+        record = rd.last_metrics() if start_step == c.train_iters else None
         for step in range(start_step + 1, c.train_iters + 1):
             loss, metrics = self._train_step(iterator)
             loss = float(loss)
