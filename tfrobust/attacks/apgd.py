@@ -28,11 +28,9 @@ from typing import List
 
 import tensorflow as tf
 
-from tfrobust.attacks.base import (
-    NO_PASSES, CountingAttack, batch_mask, count, per_example_loss, per_example_norm, scatter_rows,
-    subset,
-)
+from tfrobust.attacks.base import NO_PASSES, CountingAttack, count, per_example_loss, per_example_norm
 from tfrobust.attacks.losses import dlr_loss, ranked_class, targeted_dlr_loss
+from tfrobust.attacks.rows import batch_mask, on_rows
 from tfrobust.errors import ConfigError
 
 NORMS = ("linf", "l2")
@@ -283,23 +281,22 @@ class _Restarts(tf.experimental.ExtensionType):
                          tf.constant(NO_PASSES, tf.int64) + count(x, 1, 0))
 
     def attack(self, attack, model, x, y, rank, seed):
-        idx, xs, ys = subset(self.robust, x, y)
-        passes = self.passes
-        target = tf.zeros_like(ys)
-        if rank is not None:  # the reference ranks the clean logits of the examples attacked
-            target = ranked_class(model(xs, training=False), rank)
-            passes += count(xs, 1, 0)
-        x_adv, fooled, x_best, loss_best, run_passes = attack.single_run(model, xs, ys, target, seed)
-        # Fooled examples take their adversarial point; the others their point of highest loss.
-        higher = loss_best > tf.gather(self.loss_best, idx)
-        keep = tf.where(batch_mask(fooled, xs), x_adv,
-                        tf.where(batch_mask(higher, xs), x_best, tf.gather(self.x_out, idx)))
-        return _Restarts(
-            scatter_rows(self.x_out, idx, keep),
-            scatter_rows(self.robust, idx, ~fooled),
-            scatter_rows(self.loss_best, idx, tf.where(higher & ~fooled, loss_best, tf.gather(self.loss_best, idx))),
-            passes + run_passes,
-        )
+        """One run on the examples still robust (:func:`on_rows`: none, no run)."""
+        def run(rows, context):
+            x_out, robust, loss_old = rows
+            xs, ys = context
+            passes, target = tf.zeros([2], tf.int64), tf.zeros_like(ys)
+            if rank is not None:  # the reference ranks the clean logits of the examples attacked
+                target = ranked_class(model(xs, training=False), rank)
+                passes += count(xs, 1, 0)
+            x_adv, fooled, x_best, loss_best, run_passes = attack.single_run(model, xs, ys, target, seed)
+            # Fooled examples take their adversarial point; the others their point of highest loss.
+            higher = loss_best > loss_old
+            keep = tf.where(batch_mask(fooled, xs), x_adv, tf.where(batch_mask(higher, xs), x_best, x_out))
+            return (keep, ~fooled, tf.where(higher & ~fooled, loss_best, loss_old)), passes + run_passes
+
+        state, passes = on_rows(self.robust, run, (self.x_out, self.robust, self.loss_best), (x, y), self.passes)
+        return _Restarts(*state, passes)
 
     def result(self):
         return self.x_out, self.passes

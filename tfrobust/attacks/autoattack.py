@@ -21,6 +21,7 @@ records, per stage, the examples left robust, the time and the passes (what ``ev
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from typing import Dict, List, Tuple
@@ -28,9 +29,8 @@ from typing import Dict, List, Tuple
 import tensorflow as tf
 
 from tfrobust.attacks.apgd import APGD, APGDTargeted
-from tfrobust.attacks.base import (
-    NO_PASSES, Attack, CountingAttack, batch_mask, count, predicted_labels, scatter_rows, subset,
-)
+from tfrobust.attacks.base import NO_PASSES, Attack, CountingAttack, count, predicted_labels
+from tfrobust.attacks.rows import batch_mask, on_rows
 from tfrobust.errors import ConfigError
 
 log = logging.getLogger("tfrobust")
@@ -133,15 +133,9 @@ class AutoAttack(CountingAttack):
         x_out, passes = x, tf.constant(NO_PASSES, tf.int64) + count(x, 1, 0)
         robust = tf.equal(predicted_labels(model, x), y)
         for k, (_, attack) in enumerate(self.stages()):
-            idx, xs, ys = subset(robust, x, y)
-            adv, stage_passes = tf.cond(
-                tf.size(idx) > 0,
-                lambda: attack.perturb_counted(model, xs, ys, _stage_seed(seed, k)),
-                lambda: (xs, tf.zeros([2], tf.int64)))
-            fooled = tf.not_equal(predicted_labels(model, adv), ys)
-            passes += stage_passes + count(adv, 1, 0)
-            x_out = scatter_rows(x_out, idx, tf.where(batch_mask(fooled, adv), adv, xs))
-            robust = scatter_rows(robust, idx, ~fooled)
+            (x_out, robust), passes = on_rows(
+                robust, functools.partial(_stage, attack, model, _stage_seed(seed, k), False), (x_out, robust), (x, y),
+                passes)
         return x_out, passes
 
     # ---- one graph per stage, with a record of each --------------------------------------------
@@ -158,22 +152,27 @@ class AutoAttack(CountingAttack):
         robust = tf.equal(predicted_labels(model, x), y)
         x_out, records = x, []
         for k, (stage, attack) in enumerate(self.stages()):
-            start = time.perf_counter()
-            idx, xs, ys = subset(robust, x, y)
-            passes = tf.zeros([2], tf.int64)
-            if int(tf.size(idx)) > 0:
-                adv, passes = attack.run(model, xs, ys, seed=_stage_seed(seed, k))
-                fooled = tf.not_equal(predicted_labels(model, adv), ys)
-                passes += count(adv, 1, 0)
-                x_out = scatter_rows(x_out, idx, tf.where(batch_mask(fooled, adv), adv, xs))
-                robust = scatter_rows(robust, idx, ~fooled)
+            start, attacked = time.perf_counter(), int(tf.reduce_sum(tf.cast(robust, tf.int32)))
+            (x_out, robust), passes = on_rows(
+                robust, functools.partial(_stage, attack, model, _stage_seed(seed, k), True), (x_out, robust), (x, y),
+                tf.zeros([2], tf.int64))
             forward, backward = (int(v) for v in passes.numpy())
-            records.append({"stage": stage, "attacked": int(tf.size(idx)),
+            records.append({"stage": stage, "attacked": attacked,
                             "robust": int(tf.reduce_sum(tf.cast(robust, tf.int32))),
                             "seconds": time.perf_counter() - start, "forward": forward, "backward": backward})
             log.debug("%s %s: %d of %d attacked examples still robust (%.1fs)", self.label, stage,
                       records[-1]["robust"], records[-1]["attacked"], records[-1]["seconds"])
         return x_out, records
+
+
+def _stage(attack, model, seed, compiled, rows, context):
+    """A stage on the examples still robust (``compiled``: in its own graph, else in the caller's):
+    ``((x_out, robust), passes)`` of those rows. An example takes the stage's point where it is
+    misclassified there, and keeps its input elsewhere."""
+    xs, ys = context
+    adv, passes = attack.run(model, xs, ys, seed=seed) if compiled else attack.perturb_counted(model, xs, ys, seed)
+    fooled = tf.not_equal(predicted_labels(model, adv), ys)
+    return (tf.where(batch_mask(fooled, adv), adv, xs), ~fooled), passes + count(adv, 1, 0)
 
 
 def _stage_seed(seed, k):

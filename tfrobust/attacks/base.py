@@ -23,14 +23,14 @@ import abc
 import dataclasses
 import functools
 import math
-import os
 import weakref
 from typing import Optional
 
 import tensorflow as tf
 
 from tfrobust.attacks.example_random import fold_rows
-from tfrobust.errors import ConfigError, TfrobustError
+from tfrobust.attacks.rows import batch_mask
+from tfrobust.errors import ConfigError
 from tfrobust.spec import format_spec
 
 
@@ -58,7 +58,9 @@ def per_example_loss(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
 
 
 def predicted_labels(model, x: tf.Tensor) -> tf.Tensor:
-    return tf.argmax(model(x, training=False), axis=-1, output_type=tf.int64)
+    """The model's classes for ``x``; an empty batch gets none without a model call (see rows.py)."""
+    return tf.cond(tf.shape(x)[0] > 0, lambda: tf.argmax(model(x, training=False), axis=-1, output_type=tf.int64),
+                   lambda: tf.zeros([0], tf.int64))
 
 
 def per_example_norm(v: tf.Tensor, keepdims: bool = True) -> tf.Tensor:
@@ -92,22 +94,6 @@ def count(x: tf.Tensor, forward: int = 1, backward: int = 0) -> tf.Tensor:
 NO_PASSES = (0, 0)  # tf.constant(NO_PASSES, tf.int64) starts a count
 
 
-def subset(mask: tf.Tensor, *tensors):
-    """``(indices, rows...)``: the indices where ``mask`` holds, and those rows of each tensor."""
-    indices = tf.where(mask)[:, 0]
-    return (indices, *(tf.gather(t, indices) for t in tensors))
-
-
-def scatter_rows(tensor: tf.Tensor, indices: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
-    """``tensor`` with rows ``indices`` replaced by ``rows`` (the inverse of :func:`subset`)."""
-    return tf.tensor_scatter_nd_update(tensor, indices[:, None], rows)
-
-
-def batch_mask(condition: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
-    """Reshapes a per-example boolean so that it broadcasts against ``like``."""
-    return tf.reshape(condition, [-1] + [1] * (like.shape.rank - 1))
-
-
 class _NoModel:
     """Stands for "no model" (corruptions) as a key of the per-model cache of compiled functions."""
 
@@ -118,10 +104,6 @@ _NO_MODEL = _NoModel()
 def _model_of(ref):
     model = ref()
     return None if model is _NO_MODEL else model
-
-
-def _onednn_on() -> bool:
-    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") not in ("0", "false", "False")
 
 
 def _run_labelled(attack, method, ref, x, y, seed):
@@ -225,6 +207,8 @@ class Attack(abc.ABC):
 
     def run_round(self, model, x, y, seeds, r):
         """``perturb_round`` compiled once per model and input shape (``r`` is a graph input)."""
+        if len(x) == 0:  # no example: see _compiled_call
+            return tf.convert_to_tensor(x, tf.float32)
         key = ("perturb_round", tuple(x.shape[1:]))
         fns = self._compiled.setdefault(model, {})
         if key not in fns:
@@ -266,6 +250,8 @@ class Attack(abc.ABC):
         seed = tf.cast(seed, tf.int64)
         if seed.shape.rank == 2 and not self.compactable:
             raise ConfigError(f"attack {self.name!r} takes one [2] seed per batch, not per-example seeds")
+        if x.shape[0] == 0:  # no example: nothing to attack (and no model call on an empty batch, see rows.py)
+            return x if method == "perturb" else (x, tf.zeros([2], tf.int64))
         fns = self._compiled.setdefault(key, {})
         signature = (method, tuple(x.shape[1:]), y is None, seed.shape.rank)
         fn = fns.get(signature)
@@ -281,15 +267,7 @@ class Attack(abc.ABC):
             else:
                 fn = tf.function(functools.partial(_run_labelled, self, method, ref), input_signature=specs)
             fns[signature] = fn
-        try:
-            return fn(x, seed) if y is None else fn(x, y, seed)
-        except tf.errors.InvalidArgumentError as e:
-            if "evenly divisible by filter depth" not in str(e) or not _onednn_on():
-                raise
-            raise TfrobustError(
-                f"attack {self.name!r} failed inside TensorFlow's oneDNN CPU kernels (a known fault with some "
-                "convolutional models in nested loops: 'input depth must be evenly divisible by filter depth'); "
-                "rerun with the environment variable TF_ENABLE_ONEDNN_OPTS=0") from None
+        return fn(x, seed) if y is None else fn(x, y, seed)
 
     def probe(self) -> "Attack":
         """The attack that the evaluation's sanity checks rerun at other radii on a few examples:

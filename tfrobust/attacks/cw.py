@@ -42,12 +42,14 @@ move them: on images with many such pixels the L2 found can exceed DeepFool's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Optional
 
 import tensorflow as tf
 
-from tfrobust.attacks.base import NO_PASSES, CountingAttack, batch_mask, count, scatter_rows, subset
+from tfrobust.attacks.base import NO_PASSES, CountingAttack, count
 from tfrobust.attacks.losses import margin
+from tfrobust.attacks.rows import batch_mask, on_rows
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 UPPER = 1e10  # the reference's initial upper bound of c: "no adversarial point found yet"
@@ -75,6 +77,10 @@ class CarliniWagnerL2(CountingAttack):
         self._check_number("learning_rate", strict=True)
         if self.eps is not None:
             self._check_number("eps", strict=True)
+        for name in ("confidence", "initial_const", "learning_rate", "eps"):  # each becomes a float32 constant
+            value = getattr(self, name)  # (beyond its range: inf, and the search finds nothing, silently)
+            if value is not None:
+                self._check(value <= tf.float32.max, name, f"finite in float32 (at most {tf.float32.max:.4g})")
 
     @property
     def radius(self):
@@ -90,10 +96,14 @@ class CarliniWagnerL2(CountingAttack):
         y = self.labels(model, x, y)
         passes = tf.constant(NO_PASSES, tf.int64) + count(x, 2 if extra else 1, 0)
         done = self._signed_margin(model(x, training=False), y) < -self.confidence
-        idx, xs, ys = subset(~done, x, y)
-        best_x, found, search_passes = self._search(model, tf.clip_by_value(xs, 0.0, 1.0), ys)
-        rows = tf.where(batch_mask(found, xs), best_x, xs)
-        return scatter_rows(x, idx, rows), passes + search_passes
+
+        def search(rows, context):
+            xs, ys = context
+            best_x, found, more = self._search(model, tf.clip_by_value(xs, 0.0, 1.0), ys)
+            return (tf.where(batch_mask(found, xs), best_x, xs),), more
+
+        (x_adv,), passes = on_rows(~done, search, (x,), (x, y), passes)
+        return x_adv, passes
 
     def _search(self, model, x, y):
         """The binary search over c on examples ``x`` (all not yet adversarial)."""
@@ -120,45 +130,46 @@ class CarliniWagnerL2(CountingAttack):
     def _minimise(self, model, x, y, w0, const, best, passes):
         """One search step: Adam from ``w0`` with constants ``const``, keeping ``best``."""
         n = tf.shape(x)[0]
-        w, m, v = w0, tf.zeros_like(w0), tf.zeros_like(w0)
         best_l2, best_x = best
-        found = tf.zeros([n], tf.bool)
-        stalled = tf.zeros([n], tf.bool)
-        prev = tf.fill([n], float("inf"))  # the reference starts at 1e6, which stops any loss above it
+        # Per example: w, Adam's m and v, the best (l2, x), found, stalled, the loss at the last check
+        # (the reference starts at 1e6, which stops any loss above it; here infinity).
+        state = (w0, tf.zeros_like(w0), tf.zeros_like(w0), best_l2, best_x, tf.zeros([n], tf.bool),
+                 tf.zeros([n], tf.bool), tf.fill([n], float("inf")))
         period = max(self.steps // 10, 1)
         for i in tf.range(self.steps):
-            if tf.reduce_all(stalled):
+            if tf.reduce_all(state[6]):
                 break
-            idx, wa, xa, ya, ca = subset(~stalled, w, x, y, const)
-            with tf.GradientTape() as tape:
-                tape.watch(wa)
-                xa_adv = (tf.tanh(wa) + 1.0) / 2.0
-                signed = self._signed_margin(model(xa_adv, training=False), ya)
-                l2 = tf.reduce_sum(tf.reshape(tf.square(xa_adv - xa), [tf.shape(xa)[0], -1]), axis=1)
-                loss = l2 + ca * tf.maximum(signed + self.confidence, 0.0)
-                total = tf.reduce_sum(loss)
-            grad = tape.gradient(total, wa)
-            passes += count(xa, 1, 1)
-
-            # Keep the closest adversarial point (the reference records before its update).
-            adversarial = signed < -self.confidence
-            closer = adversarial & (l2 < tf.gather(best_l2, idx))
-            best_l2 = scatter_rows(best_l2, idx, tf.where(closer, l2, tf.gather(best_l2, idx)))
-            best_x = scatter_rows(best_x, idx,
-                                  tf.where(batch_mask(closer, xa), xa_adv, tf.gather(best_x, idx)))
-            found = scatter_rows(found, idx, adversarial | tf.gather(found, idx))
-
-            # Adam, on the rows still running.
-            t = tf.cast(i + 1, tf.float32)
-            ma = BETA1 * tf.gather(m, idx) + (1.0 - BETA1) * grad
-            va = BETA2 * tf.gather(v, idx) + (1.0 - BETA2) * tf.square(grad)
-            m_hat, v_hat = ma / (1.0 - BETA1 ** t), va / (1.0 - BETA2 ** t)
-            w = scatter_rows(w, idx, wa - self.learning_rate * m_hat / (tf.sqrt(v_hat) + ADAM_EPS))
-            m, v = scatter_rows(m, idx, ma), scatter_rows(v, idx, va)
-
-            # The early abort: no decrease by 0.01% since the last check.
-            check = tf.equal(i % period, 0)
-            prev_a = tf.gather(prev, idx)
-            stalled = scatter_rows(stalled, idx, check & (loss > prev_a * 0.9999))
-            prev = scatter_rows(prev, idx, tf.where(check, loss, prev_a))
+            state, passes = on_rows(~state[6], functools.partial(self._adam_step, model, i, period), state,
+                                    (x, y, const), passes)
+        _, _, _, best_l2, best_x, found, _, _ = state
         return found, (best_l2, best_x), passes
+
+    def _adam_step(self, model, i, period, rows, context):
+        """Step ``i`` of Adam on the examples still running (``rows`` of the search's state)."""
+        w, m, v, best_l2, best_x, found, _, prev = rows
+        x, y, const = context
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            x_adv = (tf.tanh(w) + 1.0) / 2.0
+            signed = self._signed_margin(model(x_adv, training=False), y)
+            l2 = tf.reduce_sum(tf.reshape(tf.square(x_adv - x), [tf.shape(x)[0], -1]), axis=1)
+            loss = l2 + const * tf.maximum(signed + self.confidence, 0.0)
+            total = tf.reduce_sum(loss)
+        grad = tape.gradient(total, w)
+
+        # Keep the closest adversarial point (the reference records before its update).
+        adversarial = signed < -self.confidence
+        closer = adversarial & (l2 < best_l2)
+        best_l2 = tf.where(closer, l2, best_l2)
+        best_x = tf.where(batch_mask(closer, x), x_adv, best_x)
+
+        t = tf.cast(i + 1, tf.float32)
+        m = BETA1 * m + (1.0 - BETA1) * grad
+        v = BETA2 * v + (1.0 - BETA2) * tf.square(grad)
+        m_hat, v_hat = m / (1.0 - BETA1 ** t), v / (1.0 - BETA2 ** t)
+        w = w - self.learning_rate * m_hat / (tf.sqrt(v_hat) + ADAM_EPS)
+
+        # The early abort: no decrease by 0.01% since the last check.
+        check = tf.equal(i % period, 0)
+        stalled = check & (loss > prev * 0.9999)
+        return (w, m, v, best_l2, best_x, adversarial | found, stalled, tf.where(check, loss, prev)), count(x, 1, 1)

@@ -28,13 +28,13 @@ picks its own target classes, so ``targeted`` must stay false.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Optional
 
 import tensorflow as tf
 
-from tfrobust.attacks.base import (
-    NO_PASSES, COUNT_MAX, CountingAttack, batch_mask, count, distance, is_integer, scatter_rows, subset,
-)
+from tfrobust.attacks.base import NO_PASSES, COUNT_MAX, CountingAttack, count, distance, is_integer
+from tfrobust.attacks.rows import batch_mask, on_rows
 from tfrobust.errors import ConfigError
 
 NORMS = ("l2", "linf")
@@ -79,30 +79,36 @@ class DeepFool(CountingAttack):
         passes = tf.constant(NO_PASSES, tf.int64) + count(x, 2 if extra else 1, 0)
         k = min(self.candidates, logits.shape[-1]) - 1  # classes other than y to linearise
         correct = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int64), y)
-        idx, xs, ys, zs = subset(correct, x, y, logits)
+        (x_adv,), passes = on_rows(correct, functools.partial(self._search, model, k), (x,), (x, y, logits), passes)
+        return x_adv, passes
+
+    def _search(self, model, k, rows, context):
+        """Steps onto the closest linearised boundary of examples classified correctly, each until
+        it is misclassified: ``((x_adv,), passes)``."""
+        xs, ys, zs = context
         is_label = tf.one_hot(tf.cast(ys, tf.int32), tf.shape(zs)[1]) > 0
         others = tf.math.top_k(tf.where(is_label, -float("inf"), zs), k=k).indices  # [n, k]
-
         n = tf.shape(xs)[0]
-        r_total = tf.zeros_like(xs)
-        x_adv = xs
-        fooled = tf.zeros([n], tf.bool)
+        state = (xs, tf.zeros_like(xs), tf.zeros([n], tf.bool))  # per example: x_adv, r_total, fooled
+        passes = tf.constant(NO_PASSES, tf.int64)
         for _ in tf.range(self.steps):
-            if tf.reduce_all(fooled):
+            if tf.reduce_all(state[2]):
                 break
-            run, xa, x0, ya, oa, ra = subset(~fooled, x_adv, xs, ys, others, r_total)
-            ra = ra + self._step(model, xa, ya, oa)
-            xa = tf.clip_by_value(x0 + (1.0 + self.overshoot) * ra, 0.0, 1.0)
-            wrong = tf.not_equal(tf.argmax(model(xa, training=False), axis=-1, output_type=tf.int64), ya)
-            passes += count(xa, 2, k)
-            r_total = scatter_rows(r_total, run, ra)
-            x_adv = scatter_rows(x_adv, run, xa)
-            fooled = scatter_rows(fooled, run, wrong)
-
+            state, passes = on_rows(~state[2], functools.partial(self._advance, model, k), state, (xs, ys, others),
+                                    passes)
+        x_adv, _, fooled = state
         if self.eps is not None:
             fooled &= distance(x_adv, xs, self.norm) <= self.eps
-        rows = tf.where(batch_mask(fooled, xs), x_adv, xs)
-        return scatter_rows(x, idx, rows), passes
+        return (tf.where(batch_mask(fooled, xs), x_adv, xs),), passes
+
+    def _advance(self, model, k, rows, context):
+        """One step of the examples not yet fooled."""
+        x_adv, r_total, _ = rows
+        x0, y, others = context
+        r_total = r_total + self._step(model, x_adv, y, others)
+        x_adv = tf.clip_by_value(x0 + (1.0 + self.overshoot) * r_total, 0.0, 1.0)
+        wrong = tf.not_equal(tf.argmax(model(x_adv, training=False), axis=-1, output_type=tf.int64), y)
+        return (x_adv, r_total, wrong), count(x_adv, 2, k)
 
     def _step(self, model, x, y, others):
         """The step onto the closest linearised boundary of ``x`` (not yet fooled)."""

@@ -45,8 +45,9 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfrobust.attacks.base import NO_PASSES, CountingAttack, batch_mask, count, scatter_rows, subset
+from tfrobust.attacks.base import NO_PASSES, CountingAttack, count
 from tfrobust.attacks.losses import ranked_class
+from tfrobust.attacks.rows import batch_mask, on_rows
 from tfrobust.errors import ConfigError
 
 NORMS = ("linf", "l2")
@@ -171,19 +172,18 @@ class FAB(CountingAttack):
         those it fools within ``eps`` take its result and are robust no more."""
         x_out, robust, passes = state
 
-        def run():
-            idx, xs, ys = subset(robust, x, y)
-            more = tf.zeros([2], tf.int64)
-            target = None
+        def run(rows, context):
+            xs, ys = context
+            more, target = tf.zeros([2], tf.int64), None
             if rank is not None:  # the reference ranks the clean logits of the examples attacked
                 target = ranked_class(model(xs, training=False), rank)
                 more += count(xs, 1, 0)
             x_adv, dist, run_passes = self.single_run(model, xs, ys, target, restart > 0, seed)
             fooled = dist <= self.eps
-            return (scatter_rows(x_out, idx, tf.where(batch_mask(fooled, xs), x_adv, xs)),
-                    scatter_rows(robust, idx, ~fooled), passes + more + run_passes)
+            return (tf.where(batch_mask(fooled, xs), x_adv, xs), ~fooled), more + run_passes
 
-        return tf.cond(tf.reduce_any(robust), run, lambda: (x_out, robust, passes))
+        (x_out, robust), passes = on_rows(robust, run, (x_out, robust), (x, y), passes)
+        return x_out, robust, passes
 
     # ---- one run ----------------------------------------------------------------------------
     def single_run(self, model, x0, y, target, random_start, seed):

@@ -18,11 +18,13 @@ its first adversarial point.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import tensorflow as tf
 
 from tfrobust.attacks import example_random
-from tfrobust.attacks.base import GradientAttack, fold_in, per_example_norm, scatter_rows, subset
+from tfrobust.attacks.base import GradientAttack, fold_in, per_example_norm
+from tfrobust.attacks.rows import on_rows
 
 NORMS = ("linf", "l2")
 
@@ -131,19 +133,25 @@ class PGD(GradientAttack):
         y = self.labels(model, x, y)
         eps = tf.constant(self.eps, x.dtype)
         best = self._clean_candidate(model, x, y)
-        x_adv = self._start(x, eps, fold_in(seeds, tf.cast(r, tf.int32)))
+        # Per example: the iterate, then the best (point, objective, succeeded) so far.
+        state = (self._start(x, eps, fold_in(seeds, tf.cast(r, tf.int32))), *best)
         for _ in tf.range(self.steps):
-            if tf.reduce_all(best[2]):
+            if tf.reduce_all(state[3]):
                 break
-            idx, x0, xa, ya, *sub = subset(~best[2], x, x_adv, y, *best)
-            _, grad, logits = self.objective_and_gradient(model, xa, ya)
-            best = tuple(scatter_rows(b, idx, s) for b, s in zip(best, self.keep_worse(sub, xa, logits, ya)))
-            x_adv = scatter_rows(x_adv, idx, self._step(x0, xa, grad, eps))
-        if not tf.reduce_all(best[2]):  # the last iterate; never a pass on an empty batch (oneDNN fails there)
-            idx, xa, ya, *sub = subset(~best[2], x_adv, y, *best)
-            best = tuple(scatter_rows(b, idx, s)
-                         for b, s in zip(best, self.keep_worse(sub, xa, model(xa, training=False), ya)))
-        return best[0]
+            state = on_rows(~state[3], functools.partial(self._round_step, model, eps), state, (x, y))
+        return on_rows(~state[3], functools.partial(self._round_end, model), state, (y,))[1]
+
+    def _round_step(self, model, eps, rows, context):
+        """A step of the examples not yet broken in a round, keeping the worse of each iterate."""
+        x_adv, *best = rows
+        x, y = context
+        _, grad, logits = self.objective_and_gradient(model, x_adv, y)
+        return (self._step(x, x_adv, grad, eps), *self.keep_worse(best, x_adv, logits, y))
+
+    def _round_end(self, model, rows, context):
+        """The last iterate of the examples not yet broken, as a candidate."""
+        x_adv, *best = rows
+        return (x_adv, *self.keep_worse(best, x_adv, model(x_adv, training=False), context[0]))
 
     def _start(self, x, eps, seed):
         """Where a run starts: a random point of the ball (projected), or the input."""

@@ -48,11 +48,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfrobust.attacks.base import (
-    NO_PASSES, CountingAttack, batch_mask, count, is_number, per_example_loss, per_example_norm,
-    scatter_rows, subset,
-)
+from tfrobust.attacks.base import NO_PASSES, CountingAttack, count, is_number, per_example_loss, per_example_norm
 from tfrobust.attacks.losses import largest_other_logit, margin
+from tfrobust.attacks.rows import batch_mask, on_rows
 from tfrobust.errors import ConfigError
 
 NORMS = ("linf", "l2")
@@ -177,15 +175,19 @@ class Square(CountingAttack):
         eps = tf.constant(self.eps, x.dtype)
 
         def body(r, out_x, out_loss, fooled, passes):
-            idx, x_r, y_r, old_x, old_loss = subset(~fooled, x, y, out_x, out_loss)
             budget = self.queries - tf.cast(tf.equal(r, 0), tf.int32)  # the clean pass was one
-            x_best, m, loss, run_passes = self.single_run(
-                model, x_r, y_r, eps, budget, tf.random.experimental.stateless_fold_in(seed, r))
-            now = m <= 0
-            take = now | (loss < old_loss)
-            out_x = scatter_rows(out_x, idx, tf.where(batch_mask(take, x_r), x_best, old_x))
-            out_loss = scatter_rows(out_loss, idx, tf.where(take, loss, old_loss))
-            return r + 1, out_x, out_loss, scatter_rows(fooled, idx, now), passes + run_passes
+            run_seed = tf.random.experimental.stateless_fold_in(seed, r)
+
+            def run(rows, context):
+                old_x, old_loss, _ = rows
+                x_r, y_r = context
+                x_best, m, loss, run_passes = self.single_run(model, x_r, y_r, eps, budget, run_seed)
+                now = m <= 0
+                take = now | (loss < old_loss)
+                return (tf.where(batch_mask(take, x_r), x_best, old_x), tf.where(take, loss, old_loss), now), run_passes
+
+            (out_x, out_loss, fooled), passes = on_rows(~fooled, run, (out_x, out_loss, fooled), (x, y), passes)
+            return r + 1, out_x, out_loss, fooled, passes
 
         first = 1 if self.queries == 1 else 0  # queries=1: the clean pass used the first run's budget
         _, out_x, _, _, passes = tf.while_loop(
@@ -201,16 +203,20 @@ class Square(CountingAttack):
         passes = count(x)
 
         def body(i, x_best, m, loss, passes):
-            idx, x_c, best_c, y_c, m_c, loss_c = subset(m > 0, x, x_best, y, m, loss)
             step_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(i, tf.int64) + 1)
-            x_new = self._step(x_c, best_c, eps, i, step_seed)
-            m_new, loss_new = self._margin_and_loss(model(x_new, training=False), y_c)
-            improved = loss_new < loss_c
-            loss = scatter_rows(loss, idx, tf.where(improved, loss_new, loss_c))
-            improved |= m_new <= 0
-            m = scatter_rows(m, idx, tf.where(improved, m_new, m_c))
-            x_best = scatter_rows(x_best, idx, tf.where(batch_mask(improved, x_new), x_new, best_c))
-            return i + 1, x_best, m, loss, passes + count(x_c)
+
+            def step(rows, context):
+                best_c, m_c, loss_c = rows
+                x_c, y_c = context
+                x_new = self._step(x_c, best_c, eps, i, step_seed)
+                m_new, loss_new = self._margin_and_loss(model(x_new, training=False), y_c)
+                lower = loss_new < loss_c
+                improved = lower | (m_new <= 0)
+                return ((tf.where(batch_mask(improved, x_new), x_new, best_c), tf.where(improved, m_new, m_c),
+                         tf.where(lower, loss_new, loss_c)), count(x_c))
+
+            (x_best, m, loss), passes = on_rows(m > 0, step, (x_best, m, loss), (x, y), passes)
+            return i + 1, x_best, m, loss, passes
 
         _, x_best, m, loss, passes = tf.while_loop(
             lambda i, x_best, m, loss, passes: (i < budget - 1) & tf.reduce_any(m > 0),
