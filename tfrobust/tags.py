@@ -8,7 +8,7 @@ other settings as ``<key><value>`` in alphabetical order, less the step size::
     pgd                                 -> pgd40          (the default steps, made explicit)
     pgd:eps=0.1,norm=l2,steps=20        -> pgd20_eps0.1_norml2
     pgd:steps=10,keep_best=false        -> pgd10_nokeep_best
-    autoattack:eps=0.03                 -> autoattack_eps0.03
+    autoattack:eps=0.03                 -> autoattack100_eps0.03   (its stages' steps)
     natural                             -> natural
 
 The tag depends only on the attack the spec makes: not on the order of its settings, nor on

@@ -108,3 +108,14 @@ def test_evaluate_records_accuracy_time_and_passes_per_stage(trained_model, synt
     assert entry["stages"][-1]["accuracy"] == entry["accuracy"] <= entry["stages"][0]["accuracy"]
     assert entry["forward"] == sum(s["forward"] for s in entry["stages"]) > 0
     assert all(s["seconds"] > 0 for s in entry["stages"])
+
+
+def test_steps_and_queries_reach_every_stage():
+    attack = from_spec("autoattack:version=plus,steps=7,queries=33")
+    stages = dict(attack.stages())
+    assert {stages[s].steps for s in ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t")} == {7}
+    assert stages["square"].queries == 33
+    assert AutoAttack().stages()[0][1].steps == 100 and dict(AutoAttack().stages())["square"].queries == 5000
+    assert AutoAttack().label == "autoattack"  # the defaults add nothing to a label (run ids stay)
+    with pytest.raises(ConfigError, match="steps=0 is not allowed"):
+        from_spec("autoattack:steps=0")

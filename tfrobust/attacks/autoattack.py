@@ -12,6 +12,9 @@ Versions, as in fra31/auto-attack (``set_version``), all with the ensemble's ``e
 - ``custom``: the stages listed in ``attacks`` (``+``-separated, e.g. ``apgd-ce+square``), each
   with its ``plus`` settings, as the reference's attacks are before a version is set.
 
+``steps`` (100) and ``queries`` (5000) are the stages' iterations (APGD, FAB) and Square's
+queries, as the reference's ``n_iter`` and ``n_queries``: fewer make a quicker, weaker evaluation.
+
 Every stage starts from the clean input and runs only on the examples that every earlier stage
 left correctly classified; an example takes the first adversarial point found. So accuracy under
 the ensemble is never above accuracy after any one of its stages. ``attack(model, x, y)`` runs the
@@ -45,23 +48,25 @@ _VERSION_STAGES = {
 }
 
 
-def stage_attack(stage: str, version: str, eps: float, norm: str, seed: int) -> Attack:
-    """The attack that runs ``stage`` in ``version`` (``custom`` takes the ``plus`` settings)."""
+def stage_attack(stage: str, version: str, eps: float, norm: str, seed: int, steps: int = 100,
+                 queries: int = 5000) -> Attack:
+    """The attack that runs ``stage`` in ``version`` (``custom`` takes the ``plus`` settings), with
+    ``steps`` iterations (APGD, FAB) or ``queries`` (Square)."""
     common = dict(eps=eps, norm=norm, seed=seed)
     restarts = 1 if version in ("standard", "rand") else 5
     eot_iter = 20 if version == "rand" else 1
     if stage in ("apgd-ce", "apgd-dlr"):
-        return APGD(loss=stage[5:], restarts=restarts, eot_iter=eot_iter, **common)
+        return APGD(loss=stage[5:], steps=steps, restarts=restarts, eot_iter=eot_iter, **common)
     if stage == "apgd-t":
-        return APGDTargeted(target_classes=9, restarts=1, **common)
+        return APGDTargeted(target_classes=9, steps=steps, restarts=1, **common)
     from tfrobust.attacks.fab import FAB, FABTargeted  # imported here: fab and square import base
     from tfrobust.attacks.square import Square
 
     if stage == "fab":
-        return FAB(restarts=restarts, **common)
+        return FAB(steps=steps, restarts=restarts, **common)
     if stage == "fab-t":
-        return FABTargeted(target_classes=9, restarts=1, **common)
-    return Square(queries=5000, p_init=0.8, **common)
+        return FABTargeted(target_classes=9, steps=steps, restarts=1, **common)
+    return Square(queries=queries, p_init=0.8, **common)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +78,14 @@ class AutoAttack(CountingAttack):
     norm: str = "linf"
     version: str = "standard"
     attacks: str = ""
+    steps: int = 100  # of APGD and FAB (the reference's n_iter)
+    queries: int = 5000  # of Square (the reference's n_queries)
 
     def validate(self):
         super().validate()
         self._check_number("eps", strict=True)
+        self._check_count("steps")
+        self._check_count("queries")
         self._check_norm(NORMS)
         self._check(isinstance(self.version, str) and self.version in VERSIONS, "version",
                     f"one of {', '.join(VERSIONS)}")
@@ -106,7 +115,8 @@ class AutoAttack(CountingAttack):
         compiled graphs."""
         if "_stages" not in self.__dict__:
             object.__setattr__(self, "_stages", [
-                (s, stage_attack(s, self.version, self.eps, self.norm, self.seed)) for s in self.stage_names])
+                (s, stage_attack(s, self.version, self.eps, self.norm, self.seed, self.steps, self.queries))
+                for s in self.stage_names])
         return self._stages
 
     def check_classes(self, num_classes):
