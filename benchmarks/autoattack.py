@@ -3,6 +3,13 @@ and APGD-CE's throughput beside plain PGD with as many iterations.
 
     python -m benchmarks.autoattack                         # the issue's setting (both models)
     python -m benchmarks.autoattack --models=dense-300-100 --examples=200
+    python -m benchmarks.autoattack --models=lenet:width=16 --onednn=both   # oneDNN on, then off
+
+``--onednn=both`` runs the whole benchmark twice, each in its own process (oneDNN is fixed when
+TensorFlow starts): with TensorFlow's defaults, then with ``TF_ENABLE_ONEDNN_OPTS=0``, one after the
+other, and prints AutoAttack's wall time under each and their ratio. Each process trains its own
+model with the same seed; float summation differs between the two, so the weights, and the
+accuracies, may differ slightly.
 
 Each model is trained naturally for one epoch (Adam 1e-3, batch 128, seed 0) on the 60,000
 training images, then attacked with standard AutoAttack (L-inf eps=0.1) on the first
@@ -27,6 +34,8 @@ flags.DEFINE_float("eps", 0.1, "L-inf radius.", lower_bound=0.0)
 flags.DEFINE_integer("repeats", 3, "Timed calls of APGD-CE and of PGD (median reported).", lower_bound=1)
 flags.DEFINE_integer("throughput_batch", 500, "Images per call in the throughput comparison.", lower_bound=1)
 flags.DEFINE_string("output", None, "Write the measurements here as JSON.")
+flags.DEFINE_enum("onednn", "default", ["default", "both"],
+                  "default: this process as TensorFlow starts; both: one process with oneDNN on, one with it off.")
 
 
 def train_one_epoch(spec, splits):
@@ -43,7 +52,42 @@ def train_one_epoch(spec, splits):
     return model, time.perf_counter() - start
 
 
+def compare_onednn(argv) -> None:
+    """Runs this benchmark with oneDNN on and off, one process each, and prints the ratio."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    args = [a for a in argv[1:] if not a.startswith(("--onednn", "--output"))]
+    walls = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, env in (("oneDNN on (default)", {}), ("oneDNN off", {"TF_ENABLE_ONEDNN_OPTS": "0"})):
+            out = os.path.join(tmp, "report.json")
+            print(f"\n===== {name} =====", flush=True)
+            flag_args = [f"--{k}={v}" for k, v in (("models", ",".join(FLAGS.models)), ("examples", FLAGS.examples),
+                                                    ("eps", FLAGS.eps), ("repeats", FLAGS.repeats),
+                                                    ("throughput_batch", FLAGS.throughput_batch))]
+            subprocess.run([sys.executable, "-m", "benchmarks.autoattack", *args, *flag_args, f"--output={out}"],
+                           env={**os.environ, **env}, check=True)
+            with open(out) as f:
+                walls[name] = json.load(f)
+    on, off = walls.values()
+    print(f"\nstandard AutoAttack, L-inf eps={FLAGS.eps}, {FLAGS.examples} images; oneDNN on vs off "
+          f"({common.describe_device()}):")
+    for model in FLAGS.models:
+        a, b = on["models"][model], off["models"][model]
+        print(f"  {model}: on {a['wall_seconds']:.1f}s (robust {100 * a['robust_acc']:.1f}%), off "
+              f"{b['wall_seconds']:.1f}s (robust {100 * b['robust_acc']:.1f}%): on is {b['wall_seconds'] / a['wall_seconds']:.2f}x "
+              "as fast")
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            json.dump(walls, f, indent=1)
+
+
 def main(argv):
+    if FLAGS.onednn == "both":
+        return compare_onednn(argv)
     from tfrobust import data
     from tfrobust.attacks import APGD, PGD, from_spec
     from tfrobust.evaluation import evaluate

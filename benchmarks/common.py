@@ -60,9 +60,29 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / seconds / 1e9
 
 
+CPU_FLAGS = ("amx_bf16", "amx_int8", "amx_tile", "avx512f", "avx512_bf16", "avx512_vnni", "avx2")
+
+
+def cpu_model_and_flags():
+    """``(model name, the CPU_FLAGS it has)`` from /proc/cpuinfo; ``("unknown", [])`` elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "unknown", []
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    have = set(fields.get("flags", "").split())
+    return fields.get("model name", "unknown"), [flag for flag in CPU_FLAGS if flag in have]
+
+
 def describe_device() -> str:
+    """The accelerator, or the CPU's model, cores and AMX/AVX-512 flags (the machines differ)."""
     gpus = tf.config.list_physical_devices("GPU")
-    return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
+    if gpus:
+        return f"{len(gpus)} GPU(s)"
+    model, have = cpu_model_and_flags()
+    return f"CPU {model}, {os.cpu_count()} cores, flags: {' '.join(have) or 'none of ' + ' '.join(CPU_FLAGS)}"
 
 
 def set_seeds(seed: int = 0) -> None:
