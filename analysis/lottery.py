@@ -21,6 +21,7 @@ import numpy as np
 
 from . import tables
 from .figures import pyplot, save_figure
+from tfrobust import records
 from tfrobust.errors import DataError
 from tfrobust.io import write_text_atomic
 from tfrobust.pruning.config import LotteryConfig
@@ -38,10 +39,8 @@ def load_runs(base_dir: str) -> List[Dict]:
         except (OSError, json.JSONDecodeError) as e:
             raise DataError(f"cannot read {path}: {e}") from None
         if isinstance(results, dict) and results.get("kind") == "lottery":
-            missing = [k for k in ("config", "rounds") if k not in results]
-            if missing:
-                raise DataError(f"{path} is a lottery record without {', '.join(missing)}: it was not written "
-                                "by runs.lottery, or is damaged")
+            records.check(results, records.LOTTERY, path, "a lottery record",
+                          ": it was not written by runs.lottery, or is damaged")
             results["path"] = os.path.dirname(path)
             runs.append(results)
     runs += partial_runs(base_dir, {run["path"] for run in runs})

@@ -37,10 +37,10 @@ common.define_config_flags(TrainConfig, exclude=TRAIN_EXCLUDE,
 flags.DEFINE_string("base_dir", "results/admm", "Base output directory.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_bool("force", False, "Redo this pipeline's ADMM and retraining stages (not a shared pretraining).")
-flags.DEFINE_integer("log_every", 200, "Print a progress line every this many iterations.", lower_bound=1)
+common.define_integer("log_every", 200, "Print a progress line every this many iterations.", lower_bound=1)
 flags.DEFINE_string("final_attack", "", "An attack spec the final model is also evaluated under, on the test "
                                         "split, with the sanity report (e.g. autoattack:eps=0.1).")
-flags.DEFINE_integer("final_examples", 0, "Test images the final attacks see (0: all).", lower_bound=0)
+common.define_integer("final_examples", 0, "Test images the final attacks see (0: all).", "size", lower_bound=0)
 flags.DEFINE_float("wait_for_lock", 0.0, "If another process is running this pipeline or its pretraining, "
                                          "wait up to this many seconds for it (0: fail at once).", lower_bound=0.0)
 
@@ -69,6 +69,7 @@ def main(argv):
     results = pipeline.run(force=FLAGS.force)
     if not pipeline.chief:
         return
+    final_run = pipeline.stage_path(results, "retrain") if final_attacks else None  # checked before writing
     report.write_report(results, pipeline.root.path)
     print(f"run directory: {pipeline.root.path}  (table.md, residual.png)")
     print(f"TensorBoard: tensorboard --logdir {FLAGS.base_dir}")
@@ -76,10 +77,8 @@ def main(argv):
     print(tables.to_markdown(report.stage_rows(results)))
     print(tables.to_markdown(report.layer_rows(results)), end="")
     if final_attacks:
-        import os
-
-        final = final_evaluation(os.path.join(FLAGS.base_dir, results["stages"]["retrain"]["path"]), final_attacks,
-                                 FLAGS.final_examples, pipeline.setup, config.train.seed, common.say)
+        final = final_evaluation(final_run, final_attacks, FLAGS.final_examples, pipeline.setup, config.train.seed,
+                                 common.say)
         print(f"\nthe final model on {final['examples']} test images:")
         print(tables.to_markdown(robustness.rows(final["results"])), end="")
         for line in (final["checks"] or {}).get("warnings", []):

@@ -22,6 +22,7 @@ def main(argv):
     import os
 
     from tfrobust.analysis import admm as report
+    from tfrobust import records
     from tfrobust.errors import DataError
 
     path = os.path.join(FLAGS.base_dir, "study.json")
@@ -34,6 +35,8 @@ def main(argv):
             raise ValueError("not a width study record")
     except (ValueError, UnicodeDecodeError, AttributeError) as e:
         raise DataError(f"{path} is not a width study record ({e})") from None
+    records.check_width_study(study, path,
+                              f"; rerun runs.admm_study with --base_dir={FLAGS.base_dir} to write it again")
     out = FLAGS.output_dir or FLAGS.base_dir
     common.check_output_dir("output_dir", out)
     paths = report.write_study_report(study, out)

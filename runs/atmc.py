@@ -35,7 +35,7 @@ common.define_config_flags(TrainConfig, exclude=TRAIN_EXCLUDE,
 flags.DEFINE_string("base_dir", "results/atmc", "Base output directory.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_bool("force", False, "Redo this pipeline's stages after the dense one (not a shared dense stage).")
-flags.DEFINE_integer("log_every", 100, "Print a progress line every this many iterations.", lower_bound=1)
+common.define_integer("log_every", 100, "Print a progress line every this many iterations.", lower_bound=1)
 flags.DEFINE_float("wait_for_lock", 0.0, "If another process is running this pipeline or its dense stage, "
                                          "wait up to this many seconds for it (0: fail at once).", lower_bound=0.0)
 

@@ -22,7 +22,7 @@ flags.DEFINE_list("methods", ["da", "nap", "ap", "al0", "alr", "atmc", "qat"], "
 flags.DEFINE_list("keeps", ["0.005", "0.02", "0.1"], "Budgets: fractions of the dense weights kept, in (0, 1].")
 flags.DEFINE_string("final_attack", "", "An attack spec every final model is also evaluated under, on the test "
                                         "split, with the sanity report (e.g. autoattack:eps=0.1).")
-flags.DEFINE_integer("final_examples", 0, "Test images the final attack sees (0: all).", lower_bound=0)
+common.define_integer("final_examples", 0, "Test images the final attack sees (0: all).", "size", lower_bound=0)
 
 
 def config_from_flags():

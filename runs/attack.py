@@ -28,23 +28,23 @@ flags.DEFINE_bool("trust_model_file", False, "Also load H5/SavedModel files and 
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset spec name[:option=value,...]: fashion_mnist, mnist, cifar10, synthetic (e.g. synthetic:image_shape=10x10x1).")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_enum("split", "test", ["test", "valid"], "Which split to evaluate.")
-flags.DEFINE_integer("valid_size", 0, "Examples carved from train for validation.", lower_bound=0)
-flags.DEFINE_integer("batch_size", 1000, "Evaluation batch size (larger is faster where memory allows; evaluation "
-                     "PGD's results do not depend on it).", lower_bound=1)
+common.define_integer("valid_size", 0, "Examples carved from train for validation.", "size", lower_bound=0)
+common.define_integer("batch_size", 1000, "Evaluation batch size (larger is faster where memory allows; evaluation "
+                      "PGD's results do not depend on it).", "size", lower_bound=1)
 flags.DEFINE_bool("compact", True, "Attacks that allow it (PGD) attack only the examples still classified "
                   "correctly, in full batches: the same accuracy in less time; the loss of a broken example is "
                   "that of the first adversarial point found. --nocompact: every example, every restart.")
-flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples.", lower_bound=1)
+common.define_integer("max_examples", None, "Evaluate only the first N examples.", "size", lower_bound=1)
 flags.DEFINE_multi_string(
     "attacks", ["fgsm:eps=0.1", "pgd:eps=0.1,step_size=0.01,steps=20"],
     "Attack specs name:key=value,... (repeat the flag for several).",
 )
-flags.DEFINE_integer("seed", 0, "Seed for data shuffling and random attack starts.")
+common.define_integer("seed", 0, "Seed for data shuffling and random attack starts.", "seed", lower_bound=0)
 flags.DEFINE_string("output_dir", None, "Write results.json, table.md, table.csv, accuracy.png here.")
 flags.DEFINE_bool("checks", True, "Run the sanity checks of the evaluation (tfrobust.sanity) and report "
                   "their warnings.")
-flags.DEFINE_integer("check_examples", 100, "Examples the sanity checks run on (the first ones).",
-                     lower_bound=1)
+common.define_integer("check_examples", 100, "Examples the sanity checks run on (the first ones).", "size",
+                      lower_bound=1)
 
 
 def config_from_flags() -> dict:

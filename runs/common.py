@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -39,7 +40,8 @@ def parse_flags(argv):
 
 def run(main, argv=None) -> None:
     """``absl.app.run(main)``, turning a user's mistake into one line on stderr and exit code 2:
-    bad flags, tfrobust's own errors, and OS errors (a path that is a file, no permission)."""
+    bad flags, tfrobust's own errors, OS errors (a path that is a file, no permission), and running
+    out of memory (sizes too large for the machine: :func:`out_of_memory`)."""
     from tfrobust.errors import TfrobustError
 
     def wrapped(argv):
@@ -59,8 +61,27 @@ def run(main, argv=None) -> None:
             fail(str(e))
         except OSError as e:
             fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
+        except Exception as e:
+            if not out_of_memory(e):
+                raise
+            fail(out_of_memory(e))
 
     app.run(wrapped, argv=argv, flags_parser=parse_flags)
+
+
+def out_of_memory(e: BaseException):
+    """The one line of a MemoryError or TensorFlow's ResourceExhaustedError (what was allocated,
+    on which device), or None for any other error."""
+    tf = sys.modules.get("tensorflow")
+    if isinstance(e, MemoryError):
+        what = str(e) or "an allocation failed"
+    elif tf is not None and isinstance(e, tf.errors.ResourceExhaustedError):
+        first = (str(e.message).strip().splitlines() or [""])[0]
+        what = re.sub(r"^\{\{[^}]*\}\}\s*|\s*name:\s*$", "", first) or "an allocation failed"
+    else:
+        return None
+    return (f"out of memory ({type(e).__name__}): {what}; allowed: smaller sizes (batch sizes, examples, widths, "
+            "the flags that shape the largest tensors)")
 
 
 def invocation(command: str) -> str:
@@ -99,6 +120,14 @@ def load_data(flag_value: str, **kwargs):
 
     name, options = parse_flag_spec("dataset", flag_value, data.DATASETS, reserved=("data_dir",))
     return data.load(name, **kwargs, **options)
+
+
+def define_integer(name: str, default, help_text: str, kind: str = "count", lower_bound=None) -> None:
+    """An integer flag outside any config, bounded like a config's field of ``kind``
+    (:data:`tfrobust.config.INTEGER_KINDS`: count, size or seed)."""
+    from tfrobust.config import INTEGER_KINDS
+
+    flags.DEFINE_integer(name, default, help_text, lower_bound=lower_bound, upper_bound=INTEGER_KINDS[kind][0])
 
 
 def _fields(cls, only=None, exclude=()):

@@ -27,7 +27,7 @@ flags.DEFINE_string("weights", "int8", "How weights are stored: int8 (dynamic-ra
 flags.DEFINE_string("dataset", None, "Dataset spec name[:option=value,...] whose test images check the "
                     "export (fashion_mnist, mnist, cifar10, synthetic); no check without it.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
-flags.DEFINE_integer("check_examples", 256, "Test images the check runs on (the first ones).", lower_bound=1)
+common.define_integer("check_examples", 256, "Test images the check runs on (the first ones).", "size", lower_bound=1)
 
 
 def main(argv):

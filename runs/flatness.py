@@ -10,7 +10,10 @@ but --experiment, which each variant sets. --variants lists the variants, separa
 a training objective's spec (trades, mart, awp, rwp, entropy_sgd, ...) or one of at,
 label_smoothing, label_noise, weight_clip, weight_average, weight_decay, cyclic, rotation (see
 tfrobust/flatness/zoo.py). Each is a run directory <base_dir>/<variant>/<id>/ that resumes when
-rerun; the zoo's record is <base_dir>/zoo.json.
+rerun; the zoo's record is <base_dir>/zoo.json. --objective (madry by default) is the objective of
+the variants that do not set their own; given explicitly beside variants that do, it is refused
+(it would not apply to them). Two variants of one training run (at and madry on a madry
+template, trades and trades:beta=6) are refused too.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ flags.DEFINE_string("variants", DEFAULT_VARIANTS, "The variants to train, separa
                                                   "objective's spec or a zoo variant's, see the module doc).")
 flags.DEFINE_string("base_dir", "results/flatness", "Base output directory.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
-flags.DEFINE_integer("log_every", 100, "Print a progress line every this many iterations.", lower_bound=1)
+common.define_integer("log_every", 100, "Print a progress line every this many iterations.", lower_bound=1)
 
 
 def config_from_flags() -> TrainConfig:
@@ -41,9 +44,11 @@ def config_from_flags() -> TrainConfig:
 def main(argv):
     from tfrobust.analysis import flatness as report
     from tfrobust.analysis import tables
-    from tfrobust.flatness.zoo import Zoo
+    from tfrobust.flatness.zoo import Zoo, check_objective
 
     template = config_from_flags()
+    if FLAGS["objective"].present:  # a study-wide objective: no variant may replace it
+        check_objective(template, FLAGS.variants.split())
     common.check_output_dir("base_dir", FLAGS.base_dir)
     zoo = Zoo(template, FLAGS.variants.split(), FLAGS.base_dir, FLAGS.data_dir, progress=common.say,
               log_every=FLAGS.log_every)

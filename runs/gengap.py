@@ -29,7 +29,7 @@ from tfrobust.theory.settings import SETTINGS
 
 FLAGS = flags.FLAGS
 common.define_config_flags(GapConfig)  # one flag per field, with its help text
-flags.DEFINE_integer("n_max", None, "training-set sizes 1..n_max (default: the paper's range)")
+common.define_integer("n_max", None, "training-set sizes 1..n_max (default: the paper's range)", "size")
 flags.DEFINE_string("output_dir", None, "directory for the CSV, PNG, JSON and markdown files")
 
 # the options that describe a data model: a flag for another setting's model is a mistake
@@ -82,6 +82,12 @@ def config_from_flags():
     if FLAGS.n_max is not None:
         if FLAGS.n_max < 1:
             raise ConfigError(f"--n_max={FLAGS.n_max} is not allowed: allowed values are integers >= 1")
+        from tfrobust.config import check_memory
+        from tfrobust.theory.config import CHUNK_BYTES
+
+        # each size: an int in the grid and, in every data model's chunk, at least one number per repetition
+        check_memory([("the sizes 1..n_max", (40 + CHUNK_BYTES) * FLAGS.n_max, ("n_max",))],
+                     lambda name: f"--n_max={FLAGS.n_max}")
         options["n"] = tuple(range(1, FLAGS.n_max + 1))
     try:
         return GapConfig(**options)

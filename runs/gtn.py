@@ -22,7 +22,7 @@ common.define_config_flags(GTNConfig)
 flags.DEFINE_string("base_dir", "results", "Base output directory.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_bool("force", False, "Delete the run directory of this config and train again.")
-flags.DEFINE_integer("log_every", 10, "Print a progress line every this many outer iterations.", lower_bound=1)
+common.define_integer("log_every", 10, "Print a progress line every this many outer iterations.", lower_bound=1)
 
 
 def config_from_flags() -> GTNConfig:

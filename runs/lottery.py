@@ -57,11 +57,11 @@ flags.DEFINE_bool("reference_quirks", False, "All of the reference code's quirks
 flags.DEFINE_enum("strategy", None, ["default", "mirrored", "multi_worker"],
                   "tf.distribute strategy (default: mirrored if --devices, else default).")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
-flags.DEFINE_integer("log_every", 500, "Print a progress line every this many iterations.", lower_bound=1)
+common.define_integer("log_every", 500, "Print a progress line every this many iterations.", lower_bound=1)
 flags.DEFINE_float("wait_for_lock", 0.0, "If another process is running this search (or --trial), wait up to "
                                          "this many seconds for it (0: fail at once).", lower_bound=0.0)
-flags.DEFINE_integer("trial", None, "Run only this trial (0-based), e.g. one task of a cluster's job array; "
-                                    "the search's results.json comes with the last trial to finish.")
+common.define_integer("trial", None, "Run only this trial (0-based), e.g. one task of a cluster's job array; "
+                                     "the search's results.json comes with the last trial to finish.")
 
 
 def objective() -> str:

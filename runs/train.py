@@ -20,7 +20,7 @@ common.define_config_flags(TrainConfig)
 flags.DEFINE_string("base_dir", "results", "Base output directory.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's original files (optional).")
 flags.DEFINE_bool("force", False, "Delete the run directory of this config and train again.")
-flags.DEFINE_integer("log_every", 100, "Print a progress line every this many iterations.", lower_bound=1)
+common.define_integer("log_every", 100, "Print a progress line every this many iterations.", lower_bound=1)
 flags.DEFINE_float("wait_for_lock", 0.0, "If another process is training this run, wait up to this many seconds "
                                          "for it (0: fail at once).", lower_bound=0.0)
 

@@ -31,7 +31,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_float("target_compression", 16.0, "Trials must compress the model at least this much "
                                                "(dense weights / remaining weights).")
 flags.DEFINE_string("oracle", "bayesian", "keras-tuner oracle: bayesian, hyperband or random.")
-flags.DEFINE_integer("max_trials", 10, "Trials to run (bayesian and random).", lower_bound=1)
+common.define_integer("max_trials", 10, "Trials to run (bayesian and random).", lower_bound=1)
 flags.DEFINE_float("max_ratio", 0.99, "The largest prune ratio a layer may get.")
 flags.DEFINE_float("min_ratio", 0.01, "The smallest prune ratio a searched layer may get.")
 flags.DEFINE_list("layers", [], "Layers whose ratios are searched (default: every prunable layer).")
@@ -74,7 +74,7 @@ def main(argv):
     unknown = [name for name in layers if name not in units]
     if unknown:
         raise ConfigError(f"--layers: no prunable layer named {unknown[0]!r}; known: {', '.join(units)}")
-    search.check_target(units, layers, FLAGS.target_compression, FLAGS.max_ratio, FLAGS.min_ratio)
+    search.check_target(units, layers, FLAGS.target_compression, FLAGS.max_ratio, FLAGS.min_ratio, template.sparsity)
     oracle = search.make_oracle(FLAGS.oracle, FLAGS.max_trials, template.train.seed)
     tuner = search.PruneRatioTuner(oracle, template, FLAGS.base_dir, FLAGS.target_compression, units, layers,
                                    FLAGS.max_ratio, FLAGS.min_ratio, setup=setup, progress=common.say, log_every=FLAGS.log_every,

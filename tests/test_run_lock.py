@@ -79,3 +79,81 @@ def test_a_waiting_process_gets_the_lock_when_the_holder_releases_it(tmp_path):
     with RunLock(str(tmp_path), wait=30) as lock:
         assert lock.holder() == lock.me and time.time() - start > 0.5
     holder.wait()
+
+
+@pytest.fixture
+def live_pid():
+    """The pid of a live process on this host (not this one)."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield sleeper.pid
+    sleeper.kill()
+    sleeper.wait()
+
+
+def test_a_lock_is_never_seen_empty_so_a_contender_at_that_instant_cannot_take_it(tmp_path, monkeypatch, live_pid):
+    """A contender comes at the instant the first process writes its host and pid: the lock path
+    must not exist yet, or already hold them; either way exactly one of the two holds the lock."""
+    import tfrobust.experiment as experiment
+
+    first, contender = RunLock(str(tmp_path)), RunLock(str(tmp_path))
+    contender.me = {**contender.me, "pid": live_pid}  # another live process on this host
+    seen, real_dump = [], json.dump
+
+    class Json:
+        def __getattr__(self, name):
+            return getattr(json, name)
+
+        def dump(self, obj, f):
+            if obj == first.me and not seen:
+                lock = tmp_path / ".lock"
+                seen.append(lock.read_bytes() if lock.exists() else None)
+                try:
+                    contender.acquire()
+                    seen.append("contender holds it")
+                except ConfigError:
+                    seen.append("contender refused")
+            return real_dump(obj, f)
+
+    monkeypatch.setattr(experiment, "json", Json())
+    try:
+        first.acquire()
+        first_holds = True
+    except ConfigError as e:
+        assert f"in use by process {live_pid}" in str(e)
+        first_holds = False
+    monkeypatch.undo()
+    assert seen and seen[0] != b"", "the lock existed, empty, while its holder was writing it"
+    assert first_holds != (seen[1] == "contender holds it")  # one holder, never two
+    assert first.holder() == (first.me if first_holds else contender.me)
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]  # no temporary file left
+
+
+@pytest.mark.parametrize("content", ["", "{\"host\": ", "[1, 2]"])
+def test_a_damaged_lock_names_no_holder_and_is_taken_over(tmp_path, content):
+    (tmp_path / ".lock").write_text(content)
+    with RunLock(str(tmp_path)) as lock:
+        assert lock.holder() == lock.me
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_takeover_does_not_remove_a_lock_another_process_took_meanwhile(tmp_path, monkeypatch, live_pid):
+    """Between judging a lock stale and removing it, another process takes it over: its lock stays."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    me = RunLock(str(tmp_path))
+    (tmp_path / ".lock").write_text(json.dumps({"host": me.me["host"], "pid": dead.pid}))
+    fresh = json.dumps({"host": me.me["host"], "pid": live_pid})
+    original = RunLock._gone
+
+    def gone_then_taken(self, holder):
+        result = original(self, holder)
+        if holder["pid"] == dead.pid:  # the other process removes the stale lock and takes its own
+            os.remove(tmp_path / ".lock")
+            (tmp_path / ".lock").write_text(fresh)
+        return result
+
+    monkeypatch.setattr(RunLock, "_gone", gone_then_taken)
+    with pytest.raises(ConfigError, match=f"in use by process {live_pid}"):
+        me.acquire()
+    assert (tmp_path / ".lock").read_text() == fresh
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]

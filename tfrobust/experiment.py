@@ -12,15 +12,18 @@ it and moves it to the new path (a rename, nothing retrained, nothing lost).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
 import socket
+import tempfile
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from tfrobust.config import Config, legacy_run_id, run_id
-from tfrobust.errors import ConfigError, DataError
+from tfrobust.errors import ConfigError, DataError, TfrobustError
 from tfrobust.io import write_json_atomic, write_text_atomic
 
 
@@ -67,7 +70,7 @@ class RunDir:
             return
         for entry in os.listdir(self.path):
             path = os.path.join(self.path, entry)
-            if entry == ".lock":
+            if entry.startswith(".lock"):  # the lock, and a contender's lock being made
                 continue
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path)
@@ -137,10 +140,15 @@ class RunDir:
     def write_results(self, results: Dict) -> None:
         write_json_atomic(self.results_path, results)
 
-    def read_results(self) -> Dict:
+    def read_results(self, schema=None) -> Dict:
+        """results.json, checked against ``schema`` (a :mod:`tfrobust.records` kind; default:
+        ``records.RESULTS``); a damaged record names its file and the field that is wrong."""
+        from tfrobust import records
+
         results = self._json(self.results_path)
-        if not isinstance(results, dict) or "final" not in results and "rounds" not in results:
-            raise self.damaged(self.results_path, "is not a results record")
+        problem = records.fault(results, records.RESULTS if schema is None else schema)
+        if problem:
+            raise self.damaged(self.results_path, f"is not a results record ({problem})")
         return results
 
 
@@ -166,6 +174,12 @@ class RunLock:
     The lock file holds the host and pid of its holder. A second process gets a clear error naming
     them; a lock whose holder is gone (same host, no such pid) is taken over, so a killed run
     resumes without help. A lock from another host cannot be checked and is respected.
+
+    The lock comes into being with its content (written to a temporary file beside it, then
+    hard-linked to ``.lock``, which fails when the lock exists), so no process ever sees a live
+    holder's lock empty: a lock that does not name a holder is damaged, and is taken over. A
+    takeover first renames the lock aside and checks that it is still the one judged stale, so a
+    lock that another process took meanwhile is put back, not removed.
     """
 
     def __init__(self, directory: str, wait: float = 0.0):
@@ -178,36 +192,78 @@ class RunLock:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         deadline, takeovers = time.time() + self.wait, 0
         while takeovers < 10:
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self.holder()
-                if holder is not None and not self._gone(holder):
-                    if time.time() < deadline:
-                        time.sleep(min(1.0, max(deadline - time.time(), 0.01)))
-                        continue
-                    raise ConfigError(
-                        f"{os.path.dirname(self.path)} is in use by process {holder.get('pid')} on "
-                        f"{holder.get('host')}; wait for it to finish, or remove {self.path} if that process "
-                        "is gone (or wait for it: --wait_for_lock=SECONDS)") from None
-                takeovers += 1
-                try:  # a stale or unreadable lock: take it over
-                    os.remove(self.path)
-                except FileNotFoundError:
-                    pass
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.me, f)
-            return
+            if self._create():
+                return
+            seen = self._read()
+            holder = _holder_of(seen)
+            if holder is not None and not self._gone(holder):
+                if time.time() < deadline:
+                    time.sleep(min(1.0, max(deadline - time.time(), 0.01)))
+                    continue
+                raise ConfigError(
+                    f"{os.path.dirname(self.path)} is in use by process {holder.get('pid')} on "
+                    f"{holder.get('host')}; wait for it to finish, or remove {self.path} if that process "
+                    "is gone (or wait for it: --wait_for_lock=SECONDS)") from None
+            takeovers += 1
+            if seen is not None:  # a stale or damaged lock (None: it went away meanwhile)
+                self._take_over(seen)
         raise ConfigError(f"cannot take the lock {self.path}: other processes keep taking it")
 
-    def holder(self) -> Optional[dict]:
+    def _create(self) -> bool:
+        """Creates the lock, content and all, in one step; False when it exists."""
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".lock.", suffix=".tmp")
         try:
-            with open(self.path) as f:
-                holder = json.load(f)
-            return holder if isinstance(holder, dict) else None
-        except (OSError, ValueError):
+            os.fchmod(fd, 0o644)
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.me, f)
+            os.link(tmp, self.path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            return self._create_without_link()  # a file system without hard links
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def _create_without_link(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.me, f)
+        return True
+
+    def _read(self) -> Optional[bytes]:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
             return None
+        except OSError:
+            return b""
+
+    def _take_over(self, seen: bytes) -> None:
+        """Removes the lock judged stale from its content ``seen``, unless another process replaced it meanwhile."""
+        aside = f"{self.path}.{self.me['pid']}.{time.monotonic_ns()}.stale"
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return  # released or taken over meanwhile: try again
+        try:
+            with open(aside, "rb") as f:
+                moved = f.read()
+            if moved != seen:  # another process's new lock: put it back (unless a third took the name)
+                with contextlib.suppress(FileExistsError):
+                    os.link(aside, self.path)
+        finally:
+            os.unlink(aside)
+
+    def holder(self) -> Optional[dict]:
+        return _holder_of(self._read())
 
     def _gone(self, holder: dict) -> bool:
         if holder.get("host") != self.me["host"] or not isinstance(holder.get("pid"), int):
@@ -234,6 +290,67 @@ class RunLock:
         self.release()
 
 
+@contextlib.contextmanager
+def attempt(directory: str, wait: float = 0.0, chief: bool = True,
+            start: Optional[Callable[[], None]] = None) -> Iterator[None]:
+    """One attempt at the run (or stage) in ``directory``, under its lock (the chief's; other
+    workers write nothing there). An attempt that fails with a :class:`~tfrobust.errors.TfrobustError`
+    (a loss that diverged, a setting found bad late) removes what it created, so that the failure
+    leaves the directory as it was, never a half-written run: the entries that were not there when
+    it took the lock, then the directory and its parents if it made them. What was there stays (a
+    resumed run's checkpoints, a damaged run the error names). A kill, or an interrupt, leaves all
+    of it, to resume from. ``start`` runs first under the lock (``RunDir.wipe`` for ``--force``)."""
+    if not chief:
+        yield
+        return
+    existing = os.path.abspath(directory)
+    while not os.path.isdir(existing):
+        existing = os.path.dirname(existing)
+    lock = RunLock(directory, wait)
+    lock.acquire()
+    try:
+        if start is not None:
+            start()
+    except BaseException:
+        lock.release()
+        raise
+    before = set(os.listdir(directory))  # now: what a holder we waited for left is not ours to remove
+    try:
+        yield
+    except TfrobustError:
+        for entry in set(os.listdir(directory)) - before:
+            path = os.path.join(directory, entry)
+            if entry.startswith(".lock"):
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+        lock.release()
+        path = os.path.abspath(directory)
+        while path != existing and len(path) > len(existing):
+            try:
+                os.rmdir(path)  # only when empty: another process may have come meanwhile
+            except OSError:
+                break
+            path = os.path.dirname(path)
+        raise
+    except BaseException:
+        lock.release()
+        raise
+    lock.release()
+
+
+def _holder_of(content: Optional[bytes]) -> Optional[dict]:
+    """The holder a lock's content names (None: no lock, or a damaged one)."""
+    try:
+        holder = json.loads(content or b"")
+    except ValueError:
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
 class StagedRun:
     """A run made of stages, each its own run directory, under one root run directory (the ADMM
     and ATMC pipelines; the GTN's meta-training and robustness study, one stage each). A subclass
@@ -245,26 +362,24 @@ class StagedRun:
 
     chief = True
     wait_for_lock = 0.0
+    results_schema = None  # the tfrobust.records kind of the root's results.json (None: records.RESULTS)
 
     def check(self) -> None:
         """Nothing to check by default: what can fail was checked when the run was built."""
 
     def run(self, force: bool = False) -> Dict:
         """Runs (or resumes, or returns) the stages under the root's lock; writes the root's
-        results.json last."""
-        import contextlib
-
+        results.json last. A stage that fails removes what it wrote, and so does the root
+        (:func:`attempt`)."""
         self.force = force
         root = self.root
         if root.finished and not force:
             self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
-            return root.read_results()
+            return root.read_results(self.results_schema)
         self.check()
         t0 = time.time()
-        with RunLock(root.path, self.wait_for_lock) if self.chief else contextlib.nullcontext():
-            if self.chief:
-                if force:
-                    root.wipe()
+        with attempt(root.path, self.wait_for_lock, self.chief, root.wipe if force else None):
+            if self.chief:  # a failure leaves the root as it was (or empty, with force)
                 root.prepare()
             self.run_stages()
             results = self.results(time.time() - t0)

@@ -66,5 +66,5 @@ def test_natural_comes_first_even_from_sorted_json(tmp_path):
 
 def test_a_lottery_record_without_its_keys_is_named(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"kind": "lottery", "id": "x"}))
-    with pytest.raises(DataError, match="results.json is a lottery record without config, rounds"):
+    with pytest.raises(DataError, match="results.json is not a lottery record: config is missing: it was not written by runs.lottery"):
         lottery.load_runs(str(tmp_path))

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+from tfrobust.attacks import from_spec
 from tfrobust.attacks.base import distance
 from tfrobust.attacks.cw import CarliniWagnerL2
 from tfrobust.attacks.deepfool import DeepFool
@@ -195,6 +196,16 @@ def test_bad_settings_are_refused_naming_them(cls, settings):
         cls(**settings)
 
 
+@pytest.mark.parametrize("setting", ["initial_const", "confidence", "learning_rate", "eps"])
+def test_cw_settings_beyond_float32_are_refused(setting):
+    """Each becomes a float32 constant: at 1e39 it would be inf, the loss NaN, and the attack would
+    find nothing while the sanity checks stay silent."""
+    with pytest.raises(ConfigError, match=f"attack 'cw_l2': {setting}=1e\\+39 is not allowed; {setting} must be "
+                                          "finite in float32"):
+        CarliniWagnerL2(**{setting: 1e39})
+    assert getattr(CarliniWagnerL2(**{setting: 1e30}), setting) == 1e30  # large, but a float32
+
+
 def test_settings_and_classes():
     assert CarliniWagnerL2.norm == "l2" and CarliniWagnerL2().radius is None
     assert "norm" not in CarliniWagnerL2().settings()
@@ -202,3 +213,12 @@ def test_settings_and_classes():
     DeepFool().check_classes(2)
     with pytest.raises(ConfigError, match="2 classes"):
         DeepFool().check_classes(1)
+
+
+def test_an_optional_radius_parses_from_a_spec():
+    # eps is Optional[float]: a spec gives it as a number, or none (no radius)
+    assert from_spec("cw_l2:eps=0.5").eps == 0.5 and from_spec("cw_l2:eps=0.5").radius == 0.5
+    assert from_spec("deepfool:eps=0.25").eps == 0.25
+    assert from_spec("cw_l2:eps=none").eps is None
+    with pytest.raises(ConfigError, match="eps='abc' is not a valid float"):
+        from_spec("cw_l2:eps=abc")

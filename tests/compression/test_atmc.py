@@ -138,7 +138,7 @@ def _entry(study, label):
 def test_every_method_reports_its_models_with_both_sizes(study):
     base, record = study
     labels = [e["label"] for r in record["runs"] for e in r["models"]]
-    assert labels == ["ATMC-32bit", "ATMC-4bit", "DA", "NAP", "AP", "Al0", "ALR", "QAT-8bit"]
+    assert labels == ["ATMC-32bit", "ATMC-4bit", "DA", "NAP", "AP", "Al0", "ALR", "QAT-4bit"]
     k = budget(DENSE, 0.1)
     for r in record["runs"]:
         for e in r["models"]:
@@ -151,8 +151,24 @@ def test_every_method_reports_its_models_with_both_sizes(study):
             assert os.path.getsize(path) == e["export"]["bytes"] and e["export"]["gzip_bytes"] < e["export"]["bytes"]
             assert {"natural", "fgsm:eps=0.1", "wrm:steps=3,eps=0.1"} <= set(e["final"]["test"])
     assert _entry(study, "AP")["size"]["kept"] == k  # global magnitude pruning: exactly k
-    assert _entry(study, "QAT-8bit")["size"] == {"kept": DENSE, "bits": 8, "dense_weights": DENSE,
-                                                 "bits_total": 8 * DENSE, "ratio": 0.25}
+    assert _entry(study, "QAT-4bit")["size"] == {"kept": DENSE, "bits": 4, "dense_weights": DENSE,
+                                                 "bits_total": 4 * DENSE, "ratio": 0.125}
+
+
+def test_qat_quantizes_the_weights_to_the_bits_asked(study):
+    """--bits reaches QAT: its TFLite model's kernels hold at most 2**4 - 1 distinct values (tfmot's
+    n-bit scheme, narrow range), where 8 bits would give up to 255."""
+    import warnings
+
+    base, _ = study
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=os.path.join(base, _entry(study, "QAT-4bit")["path"], "model.tflite"))
+    interpreter.allocate_tensors()
+    kernels = [interpreter.get_tensor(d["index"]) for d in interpreter.get_tensor_details()
+               if d["dtype"] == np.int8 and len(d["shape"]) == 2 and d["shape"][0] > 1]
+    assert sorted(k.shape for k in kernels) == [(10, 100), (100, 300), (300, 100)]
+    assert all(len(np.unique(k)) <= 15 for k in kernels), [len(np.unique(k)) for k in kernels]
 
 
 def test_atmc_ends_factorized_sparse_and_quantized(study):
@@ -188,6 +204,9 @@ def test_configs_that_train_the_same_thing_share_a_directory(tmp_path):
         run_id(dataclasses.replace(CONFIG, method="da").canonical())
     assert run_id(dataclasses.replace(CONFIG, bits=8).canonical()) != run_id(CONFIG.canonical())
     assert dataclasses.replace(CONFIG, bits=8).without_quantization() == CONFIG.without_quantization()
+    qat = dataclasses.replace(CONFIG, method="qat")  # QAT honours --bits: another number of bits is another run
+    assert run_id(dataclasses.replace(qat, bits=8).canonical()) != run_id(qat.canonical())
+    assert run_id(dataclasses.replace(qat, keep=0.5, rho=1.0).canonical()) == run_id(qat.canonical())
     with pytest.raises(ConfigError, match="method ap has no factorized layers"):
         dataclasses.replace(CONFIG, method="ap", ranks=("output:2",))
 
@@ -255,6 +274,9 @@ def test_a_killed_atmc_run_resumes_to_identical_metrics(study, tmp_path):
     (dict(method="svd"), "--method='svd' is not allowed"),
     (dict(quant_method="lloyd"), "--quant_method='lloyd' is not allowed"),
     (dict(bits=1, quant_method="uniform"), "--bits=1 --quant_method=uniform"),
+    (dict(method="qat", bits=32), "--bits=32 is not allowed with method qat: tfmot's quantization-aware training "
+                                  "quantizes weights to 2 to 8 bits"),
+    (dict(method="qat", bits=1), "--bits=1 is not allowed with method qat"),
     (dict(ranks=("fc_1",)), "write layer:rank"),
     (dict(rho=0.0), "--rho=0.0 is not allowed"),
     (dict(quant_every=0), "--quant_every=0 is not allowed"),

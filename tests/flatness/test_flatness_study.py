@@ -2,6 +2,7 @@
 written, and a measured zoo gives the table, Kendall's tau and the plots; cached measurements are
 reused."""
 import json
+import math
 import os
 
 import pytest
@@ -69,6 +70,13 @@ def test_a_variant_out_of_range_fails_before_anything_is_written(spec, message, 
 def test_measure_settings_are_checked():
     for field, value, message in [("avg_xi", -0.5, "--avg_xi=-0.5 is not allowed"),
                                   ("worst_xi", float("nan"), "--worst_xi=nan is not allowed"),
+                                  ("avg_xi", 0.0, r"--avg_xi=0.0 is not allowed; it must be a layer-wise relative "
+                                                  r"radius in \(0, 1\]"),
+                                  ("worst_xi", 1e10, "--worst_xi=10000000000.0 is not allowed"),
+                                  ("avg_xi", float("inf"), "--avg_xi=inf is not allowed"),
+                                  ("curve_variants", "at sharpness", "--curve_variants: unknown variant 'sharpness'; "
+                                                                     "known: at, cyclic"),
+                                  ("landscape_variant", "flat", "--landscape_variant: unknown variant 'flat'"),
                                   ("avg_draws", 0, "--avg_draws=0 is not allowed"),
                                   ("final_attack", "nope", "--final_attack=nope")]:
         with pytest.raises(ConfigError, match=message):
@@ -106,15 +114,15 @@ def test_the_zoo_trains_every_variant_with_snapshots_and_a_best_model(zoo):
 
 def test_the_report_measures_finals_and_the_curve_and_reuses_its_measurements(zoo, tmp_path):
     base, _ = zoo
-    config = MeasureConfig(**TINY, avg_xi=0.0, worst_xi=0.0)
+    config = MeasureConfig(**TINY, avg_xi=0.5, worst_xi=0.05)
     first = FlatnessStudy(config, base).run()
     finals = [m for m in first["models"] if m["final"]]
     curve = [m for m in first["models"] if not m["final"]]
     assert [m["variant"] for m in finals] == ["at", "trades:beta=1", "label_noise:p=0.2"]
     assert [(m["variant"], m["step"]) for m in curve] == [("at", 3)]  # the last snapshot is the final model
     for m in first["models"]:
-        # at xi = 0 no weight moves: every flatness measure is exactly 0
-        assert m["avg_flatness"] == m["worst_flatness"] == m["avg_flatness_clean"] == m["worst_flatness_clean"] == 0.0
+        assert all(math.isfinite(m[k]) for k in ("avg_flatness", "worst_flatness", "avg_flatness_clean",
+                                                 "worst_flatness_clean"))
         assert m["rloss_gap"] == pytest.approx(m["rloss_test"] - m["rloss_train"])
         assert 0.0 <= m["clean_error"] <= m["pgd_error"] <= 1.0
         assert m["lambda_max"] >= m["lambda_min"]
@@ -128,7 +136,16 @@ def test_the_report_measures_finals_and_the_curve_and_reuses_its_measurements(zo
     damaged = os.path.join(cache, sorted(os.listdir(cache))[0])
     with open(damaged, "w") as f:
         f.write("{half a rec")  # a damaged measurement is made again, not a traceback
-    assert strip(FlatnessStudy(config, base).run()) == strip(first)
+    wrong = os.path.join(cache, sorted(os.listdir(cache))[1])
+    with open(wrong) as f:
+        record = json.load(f)
+    with open(wrong, "w") as f:
+        json.dump({**record, "rloss_gap": "high"}, f)  # so is one of the wrong shape, and the report says which
+    lines = []
+    assert strip(FlatnessStudy(config, base, progress=lines.append).run()) == strip(first)
+    assert any(f"{damaged} cannot be read (JSONDecodeError); measuring again" in line for line in lines), lines
+    assert any(f"{wrong} is not a measurement: rloss_gap is 'high' (a string); it must be a number; measuring again"
+               in line for line in lines), lines
     paths = report_tables.write_report(first, str(tmp_path))
     assert all(os.path.getsize(p) > 0 for p in paths.values())
     assert "rloss_gap ~ avg_flatness" in open(paths["markdown"]).read()
@@ -144,6 +161,18 @@ def test_flatness_grows_with_xi_in_the_report(zoo):
     assert "landscape" not in report and all("lambda_max" not in m for m in report["models"])
 
 
+def test_curve_and_landscape_variants_must_be_in_the_zoo(zoo):
+    base, _ = zoo
+    for field, value in (("curve_variants", "at mart"), ("landscape_variant", "trades:beta=6")):
+        with pytest.raises(ConfigError, match=f"--{field}={value}: the zoo {base}/zoo.json has no variant "
+                                              f"'{value.split()[-1]}'; its variants: at, trades:beta=1, label_noise:p=0.2"):
+            FlatnessStudy(MeasureConfig(**{field: value}), base)
+    study = FlatnessStudy(MeasureConfig(curve_variants="trades label_noise:p=0.2", landscape_variant="trades:beta=1"), base)
+    assert [(t["variant"], t["final"]) for t in study._targets()] == [  # a name or a whole spec picks a variant
+        ("at", True), ("trades:beta=1", False), ("trades:beta=1", True), ("label_noise:p=0.2", False),
+        ("label_noise:p=0.2", True)]
+
+
 def test_a_missing_or_damaged_zoo_is_one_line(tmp_path):
     with pytest.raises(DataError, match="zoo.json does not exist: train the zoo first"):
         FlatnessStudy(MeasureConfig(), str(tmp_path))
@@ -155,6 +184,10 @@ def test_a_missing_or_damaged_zoo_is_one_line(tmp_path):
 def test_two_specs_of_one_run_and_a_variant_the_data_refuses_fail_before_training(tmp_path):
     with pytest.raises(ConfigError, match="'label_smoothing' and 'label_smoothing:value=0.1' are the same training run"):
         Zoo(TEMPLATE, ["label_smoothing", "label_smoothing:value=0.1"], str(tmp_path / "zoo"))
+    for specs in (["at", "madry"], ["trades", "trades:beta=6.0"], ["mart:beta=6", "mart: beta = 6.0"]):
+        # another spelling, or another directory, of one training run (the template is madry; beta's default is 6)
+        with pytest.raises(ConfigError, match=f"--variants: '{specs[0]}' and '{specs[1]}' are the same training run"):
+            Zoo(TEMPLATE, specs, str(tmp_path / "zoo"))
     import dataclasses
     oblong = dataclasses.replace(TEMPLATE, dataset=DATA.replace("10x10x1", "10x8x1"))
     with pytest.raises(ConfigError, match="--variants: rotation: --objective=rotation:weight=0.5: .*square"):
@@ -162,3 +195,13 @@ def test_two_specs_of_one_run_and_a_variant_the_data_refuses_fail_before_trainin
     assert not os.path.exists(tmp_path / "zoo")
     with pytest.raises(ConfigError, match="--rloss_attack=fgsm:eps=0.1: attack='fgsm:eps=0.1' is not allowed"):
         MeasureConfig(rloss_attack="fgsm:eps=0.1")
+
+
+def test_a_study_wide_objective_beside_variants_with_their_own_is_refused():
+    from tfrobust.flatness.zoo import check_objective
+
+    check_objective(TEMPLATE, ["at", "label_noise:p=0.2", "weight_clip"])  # every variant trains with it
+    for specs, own in ((["at", "trades:beta=6", "mart"], "trades:beta=6 mart"), (["at", "rotation"], "rotation")):
+        with pytest.raises(ConfigError, match=f"--objective=madry is the objective of every variant, but --variants "
+                                              f"{own} set their own, which would replace it"):
+            check_objective(TEMPLATE, specs)

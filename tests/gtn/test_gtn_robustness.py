@@ -54,6 +54,28 @@ def test_the_study_measures_every_mode_seed_and_beta(gtn_dir):
     assert "| mlp:width=8 | ifgsm |" in table and "| mlp:width=8 | autoattack |" in table
 
 
+def test_a_damaged_kept_accuracy_is_named_and_measured_again(gtn_dir):
+    import json
+
+    lines = []
+    study = RobustnessStudy(RobustnessConfig(**dict(SMALL, learners="linear")), gtn_dir, progress=lines.append)
+    clean, tests = study.clean_accuracies("linear"), study.tests("linear", "vanilla", 0)  # measured or kept
+    clean_path = os.path.join(study.run_dir.path, "clean", "linear.json")
+    tests_path = os.path.join(study.run_dir.path, "tests", "linear", "vanilla_seed0.json")
+    for path, damaged, fault in [
+            (clean_path, {k: v for k, v in clean.items() if k != "gtn_few"}, "gtn_few is missing"),
+            (clean_path, {**clean, "vanilla": "0.9"}, "vanilla is '0.9' (a string); it must be a list"),
+            (tests_path, {**tests, "noise": [0.5, None]}, "noise[1] is None (null); it must be a number"),
+            (tests_path, "{half", "cannot be read (JSONDecodeError)")]:
+        with open(path, "w") as f:
+            f.write(damaged if isinstance(damaged, str) else json.dumps(damaged))
+        lines.clear()
+        again = study.clean_accuracies("linear") if path == clean_path else study.tests("linear", "vanilla", 0)
+        assert again == (clean if path == clean_path else tests)
+        message = fault if fault.startswith("cannot") else f"is not a measurement: {fault}"
+        assert f"{path} {message}; measuring again" in lines, lines
+
+
 def test_architectures_under_the_threshold_are_dropped_before_any_test(gtn_dir):
     study = RobustnessStudy(RobustnessConfig(**dict(SMALL, learners="linear", threshold=0.99)), gtn_dir)
     report = study.run()

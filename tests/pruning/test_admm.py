@@ -270,6 +270,27 @@ def test_an_unknown_layer_fails_before_anything_is_written(tmp_path):
     assert not os.listdir(str(tmp_path))
 
 
+def test_a_ratio_that_leaves_a_layer_no_weight_fails_before_anything_is_written(tmp_path):
+    """Structured pruning rounds to whole units: 0.95 of the output layer's 10 filters removes all 10
+    (the run would report dense-300-100 compressed 61000x); the error names the layer and the ratio."""
+    model = _model()
+    for ratios, sparsity, message in [
+            ({"output": 0.95}, "filter", "the prune ratio 0.95 removes all 10 filters of output (sparsity filter), "
+                                         "leaving it no weight; output needs a ratio below 0.95"),
+            ({"hidden_1": 0.996}, "column", "the prune ratio 0.996 removes all 100 columns of hidden_1 (sparsity "
+                                            "column), leaving it no weight; hidden_1 needs a ratio below 0.995"),
+            ({"output": 0.9996}, "irregular", "removes all 1000 weights of output")]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            check_ratios(model, ratios, sparsity)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            Admm(ratios, sparsity).names(model)
+    assert check_ratios(model, {"output": 0.94, "hidden_1": 0.994}, "filter") == {"hidden_1": 0.994, "output": 0.94}
+    config = dataclasses.replace(CONFIG, prune_ratios=(), prune_ratio=0.95, sparsity="filter")
+    with pytest.raises(ConfigError, match="the prune ratio 0.95 removes all 10 filters of output"):
+        AdmmPipeline(config, str(tmp_path)).run()
+    assert not os.listdir(str(tmp_path))
+
+
 def test_the_admm_stage_restarts_its_learning_rate_every_period():
     stage = dataclasses.replace(CONFIG, admm_every=9).stage("admm")
     assert (stage.schedule, stage.cycle_iters, stage.lr_boundaries, stage.lr_factors) == \

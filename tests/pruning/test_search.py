@@ -52,6 +52,14 @@ def test_an_unreachable_target_fails_before_anything_runs():
             search.check_target(UNITS, ["hidden_1"], target, max_ratio)
 
 
+def test_a_max_ratio_that_leaves_a_searched_layer_no_weight_fails_before_anything_runs():
+    filters = search.layer_units(_model(), "filter")  # output: 10 filters; 0.99 of them rounds to all 10
+    with pytest.raises(ConfigError, match=re.escape("--max_ratio=0.99 removes all 10 filters of output (sparsity "
+                                                    "filter), leaving it no weight; output needs a ratio below 0.95")):
+        search.check_target(filters, list(filters), 2, 0.99, sparsity="filter")
+    assert search.check_target(filters, ["hidden_1", "hidden_2"], 2, 0.99, sparsity="filter") > 2
+
+
 def test_the_uniform_ratio_meets_the_compression_exactly_enough():
     r = search.uniform_ratio(UNITS, list(UNITS), 16.0)
     assert search.compression_of(UNITS, {n: r for n in UNITS}) >= 16.0

@@ -30,12 +30,12 @@ import tensorflow as tf
 
 from tfrobust.attacks.example_random import fold_rows
 from tfrobust.attacks.rows import batch_mask
+from tfrobust.config import COUNT_MAX  # steps and restarts are int32 loop counters in the graph
 from tfrobust.errors import ConfigError
 from tfrobust.spec import format_spec
 
 
-SEED_MAX = 2 ** 63 - 1  # seeds are int64 in the graph
-COUNT_MAX = 2 ** 31 - 1  # steps and restarts are int32 loop counters in the graph
+SEED_MAX = 2 ** 63 - 1  # an attack's seed is int64 in the graph, and nothing is added to it
 
 
 def is_number(value) -> bool:

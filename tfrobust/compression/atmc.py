@@ -23,7 +23,7 @@ that may stay nonzero):
   ``al0``: DA, then adversarial training under the l0 projection; ``alr``: DA, each layer
   truncated by SVD to the ranks that keep the largest ``keep`` share of all singular values
   (or ``ranks``), then adversarial fine-tuning of the factors; ``qat``: DA, then
-  tensorflow-model-optimization's 8-bit quantization-aware adversarial fine-tuning.
+  tensorflow-model-optimization's quantization-aware adversarial fine-tuning (``bits``-bit weights, 2 to 8).
 
 Each reported model gets its size two ways (:mod:`.size`): as the paper counts it (kept weights x
 bits / dense weights x 32), and as the bytes of its TFLite file (int8 weights) and of that file
@@ -42,7 +42,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from tfrobust import build
+from tfrobust import build, records
 from tfrobust.compression.atmc_config import QUANTIZATION, AtmcConfig, parse_ranks
 from tfrobust.compression.l0 import L0Projection, budget, l0_masks
 from tfrobust.compression.quant_admm import QuantizationAdmm
@@ -55,11 +55,13 @@ from tfrobust.layers.compressible import compressible_layers, prunable_variables
 from tfrobust.training.hooks import Hook, StartFrom
 from tfrobust.training.loop import Trainer
 
-LABELS = {"atmc32": "ATMC-32bit", "da": "DA", "nap": "NAP", "ap": "AP", "al0": "Al0", "alr": "ALR", "qat": "QAT-8bit"}
+LABELS = {"atmc32": "ATMC-32bit", "da": "DA", "nap": "NAP", "ap": "AP", "al0": "Al0", "alr": "ALR"}
 
 
 class AtmcPipeline(StagedRun):
     """One method at one budget: ``AtmcPipeline(config, base_dir).run()`` -> its results record."""
+
+    results_schema = records.ATMC
 
     def __init__(self, config: AtmcConfig, base_dir: str, data_dir: Optional[str] = None,
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
@@ -89,7 +91,7 @@ class AtmcPipeline(StagedRun):
             from tfrobust.compression.qat import qat_model
 
             try:
-                qat_model(model.get_weights())(model)
+                qat_model(model.get_weights(), self.config.bits)(model)
             except Exception as e:  # tfmot refuses a layer it cannot quantize
                 raise ConfigError(f"--method=qat: tensorflow-model-optimization cannot quantize "
                                   f"{self.config.train.model}: {str(e).splitlines()[0][:200]}") from None
@@ -170,7 +172,7 @@ class AtmcPipeline(StagedRun):
         if name == "qat":
             from tfrobust.compression.qat import qat_model
 
-            return qat_model(start), [], None
+            return qat_model(start, c.bits), [], None
         transform = self._atmc_model(start, from_dense=name == "atmc32") if c.factorized else None
         hooks = [] if c.factorized else [StartFrom(start)]
         if name == "atmc32":
@@ -232,7 +234,7 @@ class AtmcPipeline(StagedRun):
         return model.get_weights()
 
     def _bits(self, stage: str) -> int:
-        return self.config.bits if stage == "atmcb" else 8 if stage == "qat" else 32
+        return self.config.bits if stage in ("atmcb", "qat") else 32
 
     # ---- results --------------------------------------------------------------------------------
     def models(self) -> List[tuple]:
@@ -240,7 +242,8 @@ class AtmcPipeline(StagedRun):
         c = self.config
         if c.method == "atmc":
             return [("ATMC-32bit", "atmc32")] + ([(f"ATMC-{c.bits}bit", "atmcb")] if c.bits < 32 else [])
-        return [(LABELS[c.method], c.stages[-1] if c.stages else "dense")]
+        label = f"QAT-{c.bits}bit" if c.method == "qat" else LABELS[c.method]
+        return [(label, c.stages[-1] if c.stages else "dense")]
 
     def results(self, seconds: float) -> Dict:
         """The record results.json holds (read from the stages' run directories)."""
@@ -251,7 +254,7 @@ class AtmcPipeline(StagedRun):
             run = self.stage_dir(stage)
             exported = read_export(run.path)
             entries.append({"label": label, "stage": stage, "path": os.path.relpath(run.path, self.base_dir),
-                            "final": run.read_results()["final"], "size": exported["size"],
+                            "final": run.read_results(records.RUN)["final"], "size": exported["size"],
                             "export": exported["tflite"]})
         return {"kind": "atmc", "config": c.to_dict(), "id": self.root.id, "method": c.method, "keep": c.keep,
                 "models": entries, "final": entries[-1]["final"], "dense": {"path": os.path.relpath(dense.path, self.base_dir),

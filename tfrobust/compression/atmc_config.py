@@ -11,6 +11,7 @@ import math
 from typing import Dict, Tuple
 
 from tfrobust.compression.l0 import check_keep
+from tfrobust.compression.qat import check_qat_bits
 from tfrobust.compression.quantize import METHODS as QUANT_METHODS
 from tfrobust.compression.quantize import check_bits, check_method
 from tfrobust.config import Config
@@ -27,7 +28,7 @@ METHODS = {
     "ap": ("finetune",),          # DA, global magnitude pruning, adversarial fine-tuning
     "al0": ("l0",),               # DA, adversarial training under the l0 projection
     "alr": ("finetune",),         # DA, SVD truncation to a global rank, adversarial fine-tuning
-    "qat": ("qat",),              # DA, tfmot quantization-aware adversarial fine-tuning (8 bits)
+    "qat": ("qat",),              # DA, tfmot quantization-aware adversarial fine-tuning (--bits weights)
 }
 
 # ATMC's quantization settings: its 32-bit stage does not depend on them.
@@ -53,14 +54,14 @@ class AtmcConfig(Config):
     method: str = _f("atmc", "atmc, or a baseline: da (dense adversarial), nap (natural training + tfmot "
                              "magnitude pruning + natural fine-tuning), ap (DA + magnitude pruning + adversarial "
                              "fine-tuning), al0 (adversarial training under the l0 projection), alr (SVD truncation "
-                             "to a global rank + adversarial fine-tuning), qat (tfmot 8-bit quantization-aware "
+                             "to a global rank + adversarial fine-tuning), qat (tfmot --bits quantization-aware "
                              "adversarial fine-tuning).")
     keep: float = _f(0.01, "The budget: the fraction of the dense model's weights kept, in (0, 1] (ATMC, al0, ap, "
                            "nap); for alr, the fraction of all singular values kept (the largest, over all layers).")
     ranks: Tuple[str, ...] = _f((), "Factorized layers' ranks, layer:rank,... (alr: instead of --keep's global "
                                     "truncation; atmc: below the full rank, which is the default).")
-    bits: int = _f(8, "ATMC's bits per weight, in [1, 32]: at most 2**bits distinct values per variable "
-                      "(32: no quantization stage).")
+    bits: int = _f(8, "Bits per weight, in [1, 32]: ATMC's (at most 2**bits distinct values per variable; 32: no "
+                      "quantization stage), and QAT's (2 to 8).")
     quant_method: str = _f("kmeans", "ATMC's quantizer: kmeans (a fixed zero centre, the reference's) or "
                                      "uniform (per output channel).")
     rho: float = _f(0.1, "ATMC's ADMM penalty rho for the quantization constraint.")
@@ -76,6 +77,7 @@ class AtmcConfig(Config):
     train: TrainConfig = _f(TrainConfig, "What the stages share: model, data, objective, attack, evaluation.")
 
     def __post_init__(self):
+        self.check_bounds()
         if self.method not in METHODS:
             self.bad("method", f"allowed: {', '.join(METHODS)}")
         check_keep(self.keep)
@@ -84,6 +86,8 @@ class AtmcConfig(Config):
             check_bits(self.bits)
         except ConfigError:
             self.bad("bits", "it must be an integer in [1, 32]")
+        if self.method == "qat":
+            check_qat_bits(self.bits)
         if self.quant_method not in QUANT_METHODS:
             self.bad("quant_method", f"allowed: {', '.join(QUANT_METHODS)}")
         if self.bits < 32:
@@ -111,7 +115,9 @@ class AtmcConfig(Config):
         defaults = {f.name: f.default for f in dataclasses.fields(AtmcConfig) if f.name != "train"}
         reset = []
         if self.method != "atmc":
-            reset += ["bits", "quant_method", "rho", "rho_growth", "quant_every", "quant_iters", "factorized"]
+            reset += ["quant_method", "rho", "rho_growth", "quant_every", "quant_iters", "factorized"]
+        if self.method not in ("atmc", "qat"):
+            reset += ["bits"]
         if self.method in ("da", "qat"):
             reset += ["keep"]
         if self.method == "da":

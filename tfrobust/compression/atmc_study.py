@@ -20,7 +20,7 @@ from tfrobust.compression.atmc import AtmcPipeline
 from tfrobust.compression.atmc_config import METHODS, AtmcConfig
 from tfrobust.compression.l0 import check_keep
 from tfrobust.errors import ConfigError
-from tfrobust.io import write_json_atomic
+from tfrobust.io import path_inside, write_json_atomic
 from tfrobust.pruning.admm_pipeline import final_evaluation, parse_final_attacks
 
 BUDGET_FREE = ("da", "qat")  # methods whose model does not depend on --keep
@@ -57,11 +57,11 @@ class AtmcStudy:
                                     setup=self.setup)
             record = pipeline.run()
             if self.final_attacks:
-                for entry in record["models"]:
-                    if entry["stage"] != "qat":
-                        entry["final_attacks"] = final_evaluation(
-                            os.path.join(self.base_dir, entry["path"]), self.final_attacks, self.final_examples,
-                            self.setup, config.train.seed, self.progress)
+                entries = [entry for entry in record["models"] if entry["stage"] != "qat"]
+                paths = [path_inside(self.base_dir, entry["path"], pipeline.root.results_path) for entry in entries]
+                for entry, path in zip(entries, paths):
+                    entry["final_attacks"] = final_evaluation(path, self.final_attacks, self.final_examples,
+                                                              self.setup, config.train.seed, self.progress)
             runs.append(record)
         dense = next((r["dense"] for r in runs if r["method"] != "nap"), runs[0]["dense"])
         study = {"kind": "atmc_study", "template": self.template.to_dict(), "methods": list(self.methods),

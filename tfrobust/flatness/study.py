@@ -19,9 +19,10 @@ import os
 import time
 from typing import Callable, Dict, List, Optional
 
+from tfrobust import records
 from tfrobust.config import Config, field
 from tfrobust.errors import ConfigError, DataError
-from tfrobust.io import write_json_atomic
+from tfrobust.io import path_inside, write_json_atomic
 
 REFERENCE = "the reference's cifar10_benchmark"
 
@@ -31,31 +32,31 @@ class MeasureConfig(Config):
     """What runs.flatness_report measures, and on how many examples."""
 
     examples: int = field(1000, "Test examples (and as many training examples) for the errors and the robust "
-                                "losses (the reference: the first 1000 test examples).")
+                                "losses (the reference: the first 1000 test examples).", kind="size")
     rloss_attack: str = field("pgd:eps=0.1,step_size=0.01,steps=20",
                               "The attack of the robust loss, the robust error and the flatness measures (PGD-20 in "
                               "the paper).")
     final_attack: str = field("autoattack:eps=0.1", "The attack of each final model's robust test error, beside "
                                                     "--rloss_attack's ('' for none).")
-    final_examples: int = field(1000, "Test examples the final attack sees.")
-    flatness_examples: int = field(1000, "Test examples the flatness measures and the Hessian see.")
+    final_examples: int = field(1000, "Test examples the final attack sees.", kind="size")
+    flatness_examples: int = field(1000, "Test examples the flatness measures and the Hessian see.", kind="size")
     avg_xi: float = field(0.5, "Average-case flatness: the layer-wise relative radius xi.")
     avg_draws: int = field(10, "Average-case flatness: random weight perturbations drawn.")
     worst_xi: float = field(0.003, "Worst-case flatness: the layer-wise relative radius xi.")
     worst_steps: int = field(20, "Worst-case flatness: iterations of the joint weight and input attack.")
     worst_restarts: int = field(10, "Worst-case flatness: restarts (the largest loss counts).")
-    hessian_examples: int = field(500, "Examples of the Hessian's eigenvalues (0: skip them).")
+    hessian_examples: int = field(500, "Examples of the Hessian's eigenvalues (0: skip them).", kind="size")
     curve_variants: str = field("at", "Variants measured at every snapshot, separated by spaces ('' for none).")
     landscape_variant: str = field("at", "The variant whose final model's loss landscape is drawn ('' for none).")
-    landscape_points: int = field(11, "Points of the 1-D slices in [-1, 1] (the 2-D slice: half as many a side).")
+    landscape_points: int = field(11, "Points of the 1-D slices in [-1, 1] (the 2-D slice: half as many a side).",
+                                  kind="size")
     landscape_directions: int = field(3, "Random directions the 1-D slice is averaged over.")
-    landscape_examples: int = field(200, "Test examples of the loss-landscape slices.")
-    batch_size: int = field(250, "Batch size of every measurement.")
-    seed: int = field(0, "Seed of the attacks' starts and the weight perturbations.")
+    landscape_examples: int = field(200, "Test examples of the loss-landscape slices.", kind="size")
+    batch_size: int = field(250, "Batch size of every measurement.", kind="size")
+    seed: int = field(0, "Seed of the attacks' starts and the weight perturbations.", kind="seed")
 
     def __post_init__(self):
-        from tfrobust.flatness.perturbation import check_xi
-
+        self.check_bounds()
         for name in ("examples", "final_examples", "flatness_examples", "avg_draws", "worst_steps", "worst_restarts",
                      "landscape_points", "landscape_directions", "landscape_examples", "batch_size"):
             if getattr(self, name) < 1:
@@ -63,12 +64,22 @@ class MeasureConfig(Config):
         for name in ("hessian_examples", "seed"):
             if getattr(self, name) < 0:
                 self.bad(name, "it must be >= 0")
-        for name in ("avg_xi", "worst_xi"):
-            try:
-                check_xi(getattr(self, name), name)
-            except ConfigError:
-                self.bad(name, "it must be a finite number >= 0 (a layer-wise relative radius)")
+        for name in ("avg_xi", "worst_xi"):  # NaN fails the comparison too
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+                self.bad(name, "it must be a layer-wise relative radius in (0, 1] (at 0 every flatness is 0 and "
+                               "Kendall's tau is undefined; above 1 the perturbation outgrows the weights and the "
+                               "losses overflow to inf and NaN)")
+        from tfrobust.flatness.zoo import variant_name
+
+        for flag in ("curve_variants", "landscape_variant"):  # known names; the zoo's are checked when it is read
+            for spec in getattr(self, flag).split():
+                variant_name(spec, flag)
         self.attacks()
+        side = max(self.landscape_points // 2, 3)  # a loss: a float64, then a float in a list and in JSON
+        self.check_memory([("the 1-D slices' losses", 64 * self.landscape_directions * self.landscape_points,
+                            ("landscape_points", "landscape_directions")),
+                           ("the 2-D slice's losses", 64 * side ** 2, ("landscape_points",))])
 
     def attacks(self):
         """``(attack, final attack or None)``, parsed; an error names the flag. The robust-loss
@@ -162,20 +173,31 @@ class FlatnessStudy:
         if not os.path.exists(path):
             raise DataError(f"{path} does not exist: train the zoo first: tfrobust-flatness (python -m runs.flatness) "
                             f"--base_dir={base_dir}")
+        hint = f"; rerun tfrobust-flatness (python -m runs.flatness) --base_dir={base_dir}"
         try:
             with open(path) as f:
-                self.zoo = json.load(f)
+                self.zoo = records.check(json.load(f), records.ZOO, path, "a zoo record", hint)
             template = TrainConfig.from_dict(self.zoo["template"])
-            for run in self.zoo["runs"]:
-                run["variant"], run["path"], int(run["final"]["step"])
-                for snap in run.get("snapshots", []):
-                    snap["path"], int(snap["step"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise DataError(f"{path} is not a zoo record ({type(e).__name__}: {e}); rerun tfrobust-flatness (python -m runs.flatness) "
-                            f"--base_dir={base_dir}") from None
+        except (ValueError, TypeError, UnicodeDecodeError) as e:
+            raise DataError(f"{path} is not a zoo record ({type(e).__name__}: {e}){hint}") from None
+        for run in self.zoo["runs"]:  # the models it names, and the measurements written beside them, stay in the zoo
+            run_path = path_inside(base_dir, run["path"], path)
+            for snap in run.get("snapshots", []):
+                path_inside(run_path, snap["path"], path)
         self.config, self.base_dir, self.progress = config, base_dir, progress or (lambda text: None)
         self.curve_variants = config.curve_variants.split()
+        self._check_variants(path)
         self.setup = build.build(template, data_dir)
+
+    def _check_variants(self, path: str) -> None:
+        """--curve_variants and --landscape_variant name variants of this zoo (a spec or its name)."""
+        known = [run["variant"] for run in self.zoo["runs"]]
+        landscape = [self.config.landscape_variant] if self.config.landscape_variant else []
+        for flag, names in (("curve_variants", self.curve_variants), ("landscape_variant", landscape)):
+            unknown = [n for n in names if not any(n in (v, v.split(":")[0]) for v in known)]
+            if unknown:
+                raise ConfigError(f"--{flag}={getattr(self.config, flag)}: the zoo {path} has no variant "
+                                  f"{unknown[0]!r}; its variants: {', '.join(known)} (or '' for none)")
 
     def _targets(self) -> List[Dict]:
         """(variant, run path, step, model file, final) of every model to measure."""
@@ -200,11 +222,11 @@ class FlatnessStudy:
             run_path = os.path.join(self.base_dir, t["path"])
             cache = os.path.join(run_path, "flatness", key, f"step_{t['step']:06d}{'_final' if t['final'] else ''}.json")
             label = f"[{i + 1}/{len(targets)}] {t['variant']} at iteration {t['step']}{' (final)' if t['final'] else ''}"
-            entry = _read_cache(cache)
+            entry, problem = _read_cache(cache, t)
             if entry is not None:
                 self.progress(f"{label}: measured before ({cache})")
             else:
-                self.progress(label)
+                self.progress(label + (f": {cache} {problem}; measuring again" if problem else ""))
                 model = load_model(os.path.join(run_path, t["file"]))
                 entry = {"variant": t["variant"], "path": t["path"], "step": t["step"], "final": t["final"],
                          "best_step": (t.get("best") or {}).get("step"),
@@ -257,14 +279,15 @@ class FlatnessStudy:
                 "surface": surface.tolist(), "paths": {k: os.path.basename(v) for k, v in paths.items()}}
 
 
-def _read_cache(path: str) -> Optional[Dict]:
-    """A kept measurement, or None when there is none or it cannot be read (then it is made again)."""
-    try:
-        with open(path) as f:
-            entry = json.load(f)
-        return entry if isinstance(entry, dict) and "seconds" in entry else None
-    except (OSError, ValueError):
-        return None
+def _read_cache(path: str, target: Dict) -> tuple:
+    """``(the kept measurement of target, None)``; ``(None, None)`` when there is none, and
+    ``(None, what is wrong with it)`` when it is damaged (then it is made again)."""
+    entry, problem = records.read_cache(path, records.MEASUREMENT)
+    if entry is None:
+        return None, problem
+    if any(entry[k] != target[k] for k in ("variant", "step", "final")):
+        return None, f"holds the measurement of {entry['variant']} at iteration {entry['step']}"
+    return entry, None
 
 
 def cost(models: List[Dict]) -> Dict:

@@ -18,6 +18,7 @@ fails in one line with nothing written.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -82,7 +83,8 @@ def cyclic(template: TrainConfig, min_lr_factor: float = 0.0) -> TrainConfig:
                                min_lr_factor=min_lr_factor)
 
 
-def _name(spec: str, flag: str) -> str:
+def variant_name(spec: str, flag: str = "variants") -> str:
+    """The name of variant ``spec``: a :data:`VARIANTS` entry or a training objective (else ConfigError)."""
     from tfrobust.training.objectives import OBJECTIVES
 
     name = spec.partition(":")[0].strip()
@@ -103,14 +105,14 @@ def parse_variants(specs: Sequence[str], flag: str = "variants") -> List[str]:
         if spec in seen:
             raise ConfigError(f"--{flag}: {spec!r} is listed twice")
         seen.add(spec)
-        _name(spec, flag)
+        variant_name(spec, flag)
     return specs
 
 
 def variant_config(template: TrainConfig, spec: str, flag: str = "variants") -> TrainConfig:
     """The training config of variant ``spec``: the template changed by the variant, in experiment
     ``<variant name>``, checked down to its objective's settings (an error names the spec)."""
-    name = _name(spec, flag)
+    name = variant_name(spec, flag)
     try:
         if name in VARIANTS:
             _, options = parse_spec(spec, VARIANTS, reserved=("template",))
@@ -124,6 +126,32 @@ def variant_config(template: TrainConfig, spec: str, flag: str = "variants") -> 
     return config
 
 
+def check_objective(template: TrainConfig, specs: Sequence[str]) -> None:
+    """For a template whose objective the user set (``--objective``): no variant may set its own
+    objective, which would silently replace it (a ConfigError naming both)."""
+    own = [spec for spec in parse_variants(specs) if variant_name(spec) not in VARIANTS
+           or variant_config(template, spec).objective != template.objective]
+    if own:
+        raise ConfigError(f"--objective={template.objective} is the objective of every variant, but --variants "
+                          f"{' '.join(own)} set their own, which would replace it; leave out --objective or those "
+                          f"variants, or list the objective as a variant (--variants='{template.objective} ...')")
+
+
+def training_run(config: TrainConfig) -> tuple:
+    """What a variant trains, whatever its spec's spelling and directory: the config without its
+    experiment, with its objective's settings written out in full (``at`` is ``madry`` on a madry
+    template; ``trades``, ``trades:beta=6`` and ``trades:beta=6.0`` are one run)."""
+    from tfrobust.training.config import OBJECTIVE_RESERVED
+    from tfrobust.training.objectives import OBJECTIVES
+
+    name, settings = parse_spec(config.objective, OBJECTIVES, reserved=OBJECTIVE_RESERVED)
+    factory = OBJECTIVES.get(name)
+    defaults = {f.name: f.default for f in dataclasses.fields(factory) if f.init and f.name not in OBJECTIVE_RESERVED
+                and f.default is not dataclasses.MISSING} if dataclasses.is_dataclass(factory) else {}
+    rest = {k: v for k, v in config.to_dict().items() if k not in ("experiment", "objective")}
+    return json.dumps(rest, sort_keys=True), name, tuple(sorted({**defaults, **settings}.items()))
+
+
 class Zoo:
     """``Zoo(template, specs, base_dir).run()`` -> the zoo record (also ``<base_dir>/zoo.json``)."""
 
@@ -133,9 +161,10 @@ class Zoo:
         self.configs = {spec: variant_config(template, spec) for spec in self.specs}
         same = {}
         for spec, config in self.configs.items():
-            if config in same:
-                raise ConfigError(f"--variants: {same[config]!r} and {spec!r} are the same training run; list it once")
-            same[config] = spec
+            key = training_run(config)
+            if key in same:
+                raise ConfigError(f"--variants: {same[key]!r} and {spec!r} are the same training run; list it once")
+            same[key] = spec
         self.template, self.base_dir, self.data_dir = template, base_dir, data_dir
         self.progress, self.log_every = progress or (lambda text: None), log_every
         self.setup = build.build(template, data_dir)

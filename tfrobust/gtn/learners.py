@@ -20,11 +20,13 @@ a dense output layer). ``random_width=true`` draws each new learner's width from
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from tfrobust.config import COUNT_MAX, SIZE_MAX
 from tfrobust.errors import ConfigError
 from tfrobust.gtn import functional as F
 from tfrobust.registry import Registry
@@ -44,10 +46,11 @@ class Learner:
     random_width: bool = False
 
     def __post_init__(self):
-        for key in ("width", "layers"):
+        for key, maximum in (("width", SIZE_MAX), ("layers", COUNT_MAX)):
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"learner {self.name!r}: {key}={value!r} must be an integer >= 1")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+                raise ConfigError(f"learner {self.name!r}: {key}={value!r} must be an integer >= 1 "
+                                  f"(at most {maximum})")
 
     @property
     def spec(self) -> str:
@@ -95,6 +98,10 @@ class Learner:
     def hidden_units(self) -> List[int]:
         return []
 
+    def footprint(self, input_shape: Sequence[int], num_classes: int) -> Tuple[int, int]:
+        """``(weights, activations of one example)`` in floats, at the widest of :meth:`widths`."""
+        return math.prod(input_shape) * num_classes, 0
+
     def _init_hidden(self, shape, units, seed):
         raise ConfigError(f"learner {self.name!r} has no hidden layers")
 
@@ -136,10 +143,14 @@ class MLP(Learner):
         return [self.width] * self.layers
 
     def _init_hidden(self, shape, units, seed):
-        return F.init_dense(int(np.prod(shape)), units, seed)
+        return F.init_dense(math.prod(shape), units, seed)
 
     def _next_shape(self, shape, units):
         return [units]
+
+    def footprint(self, input_shape, num_classes):
+        w, n = self.width, self.layers
+        return math.prod(input_shape) * w + (n - 1) * w * w + w * num_classes, n * w
 
     def _hidden(self, w, h):
         return F.dense(w, tf.reshape(h, [tf.shape(h)[0], -1]), bias=False)
@@ -163,6 +174,17 @@ class Conv(Learner):
 
     def _next_shape(self, shape, units):
         return [(shape[0] + 1) // 2, (shape[1] + 1) // 2, units]
+
+    def footprint(self, input_shape, num_classes):
+        shape, weights, activations = list(input_shape), 0, 0
+        for i in range(self.layers):  # widths double: past 2**40 floats no machine holds them, so stop
+            units = self.width * 2 ** i
+            weights += 9 * shape[-1] * units
+            shape = self._next_shape(shape, units)
+            activations += math.prod(shape)
+            if weights + activations > 2 ** 40:
+                break
+        return weights + math.prod(shape) * num_classes, activations
 
     def _hidden(self, w, h):
         return F.conv(w, h, stride=2, bias=False)

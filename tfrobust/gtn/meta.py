@@ -55,6 +55,7 @@ def load_splits(config: GTNConfig, data_dir: Optional[str] = None):
     if height % 4 or width % 4:
         raise ConfigError(f"--dataset={config.dataset}: its {height}x{width} images cannot be generated (the GTN's "
                           "generator makes images whose sides are multiples of 4)")
+    config.check_fits(splits.input_shape, splits.num_classes)
     return splits
 
 

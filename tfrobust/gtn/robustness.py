@@ -35,7 +35,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfrobust import attacks
+from tfrobust import attacks, records
 from tfrobust.config import Config, field
 from tfrobust.errors import ConfigError, DataError
 from tfrobust.experiment import RunDir, StagedRun
@@ -59,7 +59,7 @@ class RobustnessConfig(Config):
     threshold: float = field(0.7, "Keep an architecture only if each mode's mean clean test accuracy exceeds this.")
     vanilla_lr: float = field(0.005, "Adam learning rate of the normally trained learners.")
     vanilla_epochs: int = field(1, "Epochs of real data the normally trained learners see.")
-    vanilla_batch: int = field(128, "Batch size of the normally trained learners.")
+    vanilla_batch: int = field(128, "Batch size of the normally trained learners.", kind="size")
     noise_betas: Tuple[float, ...] = field((0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6),
                                            "Standard deviations of the Gaussian noise test.")
     blur_betas: Tuple[float, ...] = field((0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0),
@@ -74,11 +74,12 @@ class RobustnessConfig(Config):
     autoattack: str = field("autoattack:eps=0.02", "AutoAttack spec (L-infinity) of each kept learner's robust test "
                                                    "accuracy, beside the paper's tests, on --attack_examples ('': "
                                                    "none).")
-    corruption_examples: int = field(10000, "Test examples of the noise and blur tests (0: all).")
-    attack_examples: int = field(1000, "Test examples of the iterated FGSM and L-BFGS tests (0: all).")
-    seed: int = field(0, "Seed of the learners' weights, the vanilla shuffles and the noise.")
+    corruption_examples: int = field(10000, "Test examples of the noise and blur tests (0: all).", kind="size")
+    attack_examples: int = field(1000, "Test examples of the iterated FGSM and L-BFGS tests (0: all).", kind="size")
+    seed: int = field(0, "Seed of the learners' weights, the vanilla shuffles and the noise.", kind="seed")
 
     def __post_init__(self):
+        self.check_bounds()
         if not self.specs:
             self.bad("learners", "give at least one learner spec")
         for spec in self.specs:
@@ -107,6 +108,16 @@ class RobustnessConfig(Config):
                                   "every beta must be a finite number >= 0")
             if list(betas) != sorted(set(betas)):
                 self.bad(f"{test}_betas", "give increasing values, each once")
+
+    def check_fits(self, splits, inner_batch: int) -> None:
+        """Refuses, naming the flags, learners (trained on ``splits``' images, in batches of
+        ``inner_batch`` on a GTN's) and shuffles that need more than this machine's memory."""
+        needs = [("the vanilla learners' shuffles", 8 * self.vanilla_epochs * splits.train_size, ("vanilla_epochs",))]
+        for spec in self.specs:
+            weights, example = make_learner(spec).footprint(splits.input_shape, splits.num_classes)
+            needs.append((f"learner {spec}", 4 * (4 * weights + max(self.vanilla_batch, inner_batch) * example),
+                          ("learners", "vanilla_batch")))
+        self.check_memory(needs)
 
     @property
     def specs(self) -> Tuple[str, ...]:
@@ -172,6 +183,7 @@ class RobustnessStudy(StagedRun):
             raise ConfigError(f"the GTN in {gtn_dir} was trained with --ablation=real_data: it has no generator to "
                               "teach learners with")
         self.splits = load_splits(self.gtn, data_dir)
+        config.check_fits(self.splits, self.gtn.inner_batch)
         self.teacher = Teacher(self.gtn, self.splits.input_shape, self.splits.num_classes)
         self.teacher.restore(gtn_dir)
         for spec in config.specs:
@@ -203,9 +215,11 @@ class RobustnessStudy(StagedRun):
 
     def clean_accuracies(self, spec: str) -> Dict[str, list]:
         path = os.path.join(self.run_dir.path, "clean", _safe(spec) + ".json")
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
+        kept, problem = records.read_cache(path, records.GTN_CLEAN)
+        if kept is not None:
+            return kept
+        if problem:
+            self.progress(f"{path} {problem}; measuring again")
         out = {}
         for mode in MODES:
             out[mode] = []
@@ -222,9 +236,11 @@ class RobustnessStudy(StagedRun):
         from tfrobust.evaluation import evaluate
 
         path = os.path.join(self.run_dir.path, "tests", _safe(spec), f"{mode}_seed{k}.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)
+        kept, problem = records.read_cache(path, records.GTN_TESTS)
+        if kept is not None:
+            return kept
+        if problem:
+            self.progress(f"{path} {problem}; measuring again")
         c = self.config
         arch, state = self.learner(spec, mode, k)
         model = learning.LearnerModel(arch, state, self.splits.num_classes)

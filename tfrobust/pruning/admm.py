@@ -28,7 +28,7 @@ The pipeline pretrain -> ADMM -> masked retraining is :mod:`tfrobust.pruning.adm
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -36,20 +36,25 @@ import tensorflow as tf
 from tfrobust.errors import ConfigError
 from tfrobust.layers.compressible import prunable_variables
 from tfrobust.layers.masks import unknown_masks_error
-from tfrobust.pruning.projections import SPARSITY, project
+from tfrobust.pruning.projections import SPARSITY, check_leaves_some, project, unit_shape
 from tfrobust.training.hooks import Hook
 
 
-def check_ratios(model, ratios: Mapping[str, float]) -> Dict[str, float]:
+def check_ratios(model, ratios: Mapping[str, float], sparsity: Optional[str] = None) -> Dict[str, float]:
     """``ratios`` checked against the model's prunable variables (unknown names fail, naming the
-    known ones) and the range [0, 1); layers at ratio 0 are left out."""
-    names = [p.name for p in prunable_variables(model)]
+    known ones) and the range [0, 1), and, with ``sparsity``, refused where they would remove every
+    unit of a layer; layers at ratio 0 are left out."""
+    entries = prunable_variables(model)
+    names = [p.name for p in entries]
     unknown = set(ratios) - set(names)
     if unknown:
         raise unknown_masks_error(unknown, names)
     for name, ratio in ratios.items():
         if not 0.0 <= ratio < 1.0:
             raise ConfigError(f"the prune ratio of {name} is {ratio!r}; it must be in [0, 1)")
+    for p in entries:
+        if sparsity is not None and ratios.get(p.name, 0.0) > 0:
+            check_leaves_some(p.name, unit_shape(tuple(p.variable.shape), sparsity)[0], sparsity, ratios[p.name])
     return {name: float(ratios[name]) for name in names if ratios.get(name, 0.0) > 0}
 
 
@@ -117,7 +122,7 @@ class Admm(Hook):
     # ---- what a subclass changes: the constrained variables and the projection onto the set ----
     def names(self, model) -> List[str]:
         """The mask names of the variables under the constraint (checks and sets ``ratios``)."""
-        self.ratios = check_ratios(model, self.ratios)
+        self.ratios = check_ratios(model, self.ratios, self.sparsity)
         return list(self.ratios)
 
     def target(self, name: str, weights: np.ndarray) -> np.ndarray:

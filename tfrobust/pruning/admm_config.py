@@ -64,6 +64,7 @@ class AdmmConfig(Config):
     train: TrainConfig = _f(TrainConfig, "What the stages share: model, data, objective, attack, evaluation.")
 
     def __post_init__(self):
+        self.check_bounds()
         bad = self.bad
         ratios = parse_ratios(self.prune_ratios)
         if not 0.0 <= self.prune_ratio < 1.0:

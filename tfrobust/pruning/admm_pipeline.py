@@ -26,12 +26,12 @@ import json
 import os
 from typing import Callable, Dict, List, Optional, Sequence
 
-from tfrobust import attacks, build
+from tfrobust import attacks, build, records
 from tfrobust.config import run_id
 from tfrobust.errors import ConfigError
 from tfrobust.experiment import RunDir, StagedRun
 from tfrobust.hparams import study_values
-from tfrobust.io import write_json_atomic
+from tfrobust.io import path_inside, write_json_atomic
 from tfrobust.layers.compressible import prunable_variables
 from tfrobust.pruning.admm import Admm, check_ratios, hard_prune_masks
 from tfrobust.pruning.admm_config import RETRAINING, AdmmConfig
@@ -41,6 +41,8 @@ from tfrobust.training.loop import Trainer
 
 class AdmmPipeline(StagedRun):
     """One ADMM pruning run: ``AdmmPipeline(config, base_dir).run()`` -> its results record."""
+
+    results_schema = records.ADMM
 
     def __init__(self, config: AdmmConfig, base_dir: str, data_dir: Optional[str] = None,
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 100,
@@ -57,7 +59,7 @@ class AdmmPipeline(StagedRun):
         """Builds the model once: a bad ratio, layer name or sparsity fails before anything is written."""
         model = self.setup.new_model()
         names = [p.name for p in prunable_variables(model)]
-        self.ratios = check_ratios(model, self.config.ratios(names))
+        self.ratios = check_ratios(model, self.config.ratios(names), self.config.sparsity)
         hard_prune_masks(model, self.ratios, self.config.sparsity)  # e.g. filter sparsity on a rank-1 variable
         return self.ratios
 
@@ -108,6 +110,15 @@ class AdmmPipeline(StagedRun):
 
         return load_model(os.path.join(trainer.run_dir.path, "model.keras")).get_weights()
 
+    def stage_path(self, results: Dict, name: str) -> str:
+        """The run directory of stage ``name`` that ``results`` (this pipeline's record) names; a
+        DataError when the record names none, or one outside ``base_dir``."""
+        try:
+            path = results["stages"][name]["path"]
+        except (KeyError, TypeError):
+            raise self.root.damaged(self.root.results_path, f"names no {name} stage") from None
+        return path_inside(self.base_dir, path, self.root.results_path)
+
     def results(self, seconds: float) -> Dict:
         """The record results.json holds (read from the stages' run directories)."""
         c = self.config
@@ -116,7 +127,8 @@ class AdmmPipeline(StagedRun):
             if (name == "pretrain" and not c.pretrain_iters) or (name == "admm" and not c.admm_iters):
                 continue
             run = self.stage_dir(name)
-            stages[name] = {"path": os.path.relpath(run.path, self.base_dir), "final": run.read_results()["final"]}
+            stages[name] = {"path": os.path.relpath(run.path, self.base_dir),
+                            "final": run.read_results(records.RUN)["final"]}
         final = stages["retrain"]["final"]
         weights = final["weights"]
         curve = []
@@ -142,14 +154,19 @@ def final_evaluation(run_path: str, final_attacks: Dict, examples: int, setup, s
         raise ConfigError(f"--final_examples={examples} is not allowed; it must be >= 0 (0: all)")
     key = json.dumps([sorted(final_attacks), examples])
     path = os.path.join(run_path, f"final_{hashlib.sha256(key.encode()).hexdigest()[:12]}.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
+    kept, problem = records.read_cache(path, records.FINAL_EVAL)  # damaged: made again
+    if kept is not None:
+        missing = [name for name in ("natural", *final_attacks) if name not in kept["results"]]
+        if not missing:
+            return kept
+        problem = f"is not a measurement: results.{missing[0]} is missing"
     from tfrobust.evaluation import evaluate
     from tfrobust.saving import load_model
 
-    (progress or (lambda text: None))(f"evaluating {os.path.join(run_path, 'model.keras')} under "
-                                      f"{', '.join(final_attacks)}")
+    say = progress or (lambda text: None)
+    if problem:
+        say(f"{path} {problem}; evaluating again")
+    say(f"evaluating {os.path.join(run_path, 'model.keras')} under {', '.join(final_attacks)}")
     results = evaluate(load_model(os.path.join(run_path, "model.keras")), setup.splits.test, final_attacks,
                        seed=seed, max_examples=examples or None, timing=False)
     record = json.loads(json.dumps({"results": dict(results), "checks": results.checks,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Optional, Tuple
 
-from tfrobust.config import Config
+from tfrobust.config import SEED_MAX, Config
 from tfrobust.config import field as _f
 from tfrobust.errors import ConfigError
 from tfrobust.training.config import TrainConfig
@@ -36,6 +36,7 @@ class LotteryConfig(Config):
     train: TrainConfig = _f(TrainConfig, "The training of every round.")
 
     def __post_init__(self):
+        self.check_bounds()
         bad = self.bad
         if self.reset not in RESETS:
             bad("reset", f"allowed: {', '.join(RESETS)}")
@@ -44,6 +45,9 @@ class LotteryConfig(Config):
         for name in ("trials", "prune_iters"):
             if getattr(self, name) < 1:
                 bad(name, "it must be >= 1")
+        if self.train.seed + self.trials - 1 > SEED_MAX:
+            bad("trials", f"trial t trains with --seed + t, at most {SEED_MAX}: with --seed={self.train.seed}, "
+                          f"at most {SEED_MAX - self.train.seed + 1} trials")
         for name in ("prune_rate", "output_prune_rate", "global_prune_rate"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 bad(name, "a pruning rate must be in [0, 1)")

@@ -17,15 +17,14 @@ A killed search resumes: finished rounds are skipped, the unfinished one resumes
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import time
 from typing import Callable, Dict, List, Optional
 
-from tfrobust import build
+from tfrobust import build, records
 from tfrobust.errors import ConfigError
-from tfrobust.experiment import RunDir, RunLock
+from tfrobust.experiment import RunDir, attempt
 from tfrobust.hparams import study_values
 from tfrobust.io import load_arrays, save_arrays_atomic
 from tfrobust.layers import get_masks, set_masks
@@ -147,7 +146,7 @@ class LotterySearch:
         root, c = self.root, self.config
         if root.finished and not force:
             self.progress(f"{root.path} is finished; returning its results (use --force to redo)")
-            return root.read_results()
+            return root.read_results(records.LOTTERY)
         if trial is not None and not 0 <= trial < c.trials:
             raise ConfigError(f"--trial={trial} is not allowed; this search has trials 0..{c.trials - 1}")
         if trial is not None and force:
@@ -155,23 +154,21 @@ class LotterySearch:
                               f"{self.path(trial, None)} to redo one trial")
         self.check()
         t0, done = time.time(), {}
-        with RunLock(root.path if trial is None else self.path(trial, None), self.wait_for_lock) if self.chief \
-                else contextlib.nullcontext():
+        with attempt(root.path if trial is None else self.path(trial, None), self.wait_for_lock, self.chief,
+                     root.wipe if force else None):
             if self.chief:
-                if force:
-                    root.wipe()
                 root.prepare()
             for t in range(c.trials) if trial is None else [trial]:
                 for r in range(c.rounds):
                     done[(t, r)] = self.run_round(t, r)
         if self.chief:
             done = {**collect_rounds(root.path, c), **done}
-        records = [done[key] for key in sorted(done)]
-        results = {"kind": "lottery", "config": c.to_dict(), "id": root.id, "rounds": records,
+        rounds = [done[key] for key in sorted(done)]
+        results = {"kind": "lottery", "config": c.to_dict(), "id": root.id, "rounds": rounds,
                    "seconds": time.time() - t0}
-        if len(records) < c.trials * c.rounds:
+        if len(rounds) < c.trials * c.rounds:
             results["partial"] = True
-            trials = len({rec["trial"] for rec in records if rec["round"] == c.rounds - 1})
+            trials = len({rec["trial"] for rec in rounds if rec["round"] == c.rounds - 1})
             self.progress(f"{trials} of {c.trials} trials finished; results.json comes with the last")
         elif self.chief:
             root.write_results(results)
@@ -202,7 +199,7 @@ def collect_rounds(root: str, config: LotteryConfig) -> Dict:
         for r in range(config.rounds):
             run_dir = RunDir(os.path.join(root, f"trial_{trial}", f"round_{r:02d}"), config.train)
             if run_dir.finished:
-                out[(trial, r)] = {**round_record(run_dir.read_metrics(), run_dir.read_results()),
+                out[(trial, r)] = {**round_record(run_dir.read_metrics(), run_dir.read_results(records.ROUND_RUN)),
                                    "trial": trial, "round": r}
     return out
 

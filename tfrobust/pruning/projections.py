@@ -55,6 +55,17 @@ def removed_count(units: int, ratio: float) -> int:
     return int(round(ratio * units))
 
 
+def check_leaves_some(name: str, units: int, kind: str, ratio: float, flag: str = "") -> None:
+    """Refuses a prune ratio that removes every one of the ``units`` of layer ``name`` under
+    sparsity ``kind`` (the layer would keep no weight, and count as if it kept one), naming the
+    layer, the ratio (``--flag=ratio`` with a flag) and the largest ratio that leaves one."""
+    if units and removed_count(units, ratio) >= units:
+        unit = {"irregular": "weights", "filter": "filters", "column": "columns"}.get(kind, "units")
+        setting = f"--{flag}={ratio:g}" if flag else f"the prune ratio {ratio:g}"
+        raise ConfigError(f"{setting} removes all {units} {unit} of {name} (sparsity {kind}), leaving it no weight; "
+                          f"{name} needs a ratio below {(units - 0.5) / units:g}")
+
+
 def project(weights: np.ndarray, kind: str, ratio: float) -> Tuple[np.ndarray, np.ndarray]:
     """``(projected, mask)``: ``weights`` with the ``round(ratio * units)`` weakest units of
     ``kind`` set to zero (see the module docstring), and the mask of the kept weights."""

@@ -30,7 +30,7 @@ import numpy as np
 
 from tfrobust.errors import ConfigError, DependencyError, TfrobustError
 from tfrobust.pruning.admm_config import AdmmConfig
-from tfrobust.pruning.projections import removed_count, unit_shape
+from tfrobust.pruning.projections import check_leaves_some, removed_count, unit_shape
 
 try:
     import keras_tuner as kt
@@ -62,14 +62,17 @@ def layer_units(model, sparsity: str) -> Dict[str, tuple]:
 
 
 def check_target(units: Dict[str, tuple], layers: List[str], target: float, max_ratio: float,
-                 min_ratio: float = 0.01) -> float:
-    """The highest compression the searched ``layers`` reach at ``max_ratio``; fails below ``target``."""
+                 min_ratio: float = 0.01, sparsity: str = "irregular") -> float:
+    """The highest compression the searched ``layers`` reach at ``max_ratio``; fails below ``target``,
+    and where ``max_ratio`` would leave a layer no weight (its ``sparsity`` units all removed)."""
     if not (target >= 1 and np.isfinite(target)):
         raise ConfigError(f"--target_compression={target!r} is not allowed; it must be a finite number >= 1")
     if not 0.0 < max_ratio < 1.0:
         raise ConfigError(f"--max_ratio={max_ratio!r} is not allowed; it must be in (0, 1)")
     if not 0.0 < min_ratio < max_ratio:
         raise ConfigError(f"--min_ratio={min_ratio!r} is not allowed; it must be in (0, --max_ratio)")
+    for name in layers:
+        check_leaves_some(name, units[name][0], sparsity, max_ratio, "max_ratio")
     best = compression_of(units, {name: max_ratio for name in layers})
     if best < target:
         raise ConfigError(f"--target_compression={target:g} cannot be reached: pruning "
@@ -263,9 +266,10 @@ def compare_uniform(tuner: PruneRatioTuner, ratios: Dict[str, float], compressio
     r = uniform_ratio(tuner.units, tuner.layers, compression)
     rows = []
     for label, chosen in (("searched", ratios), (f"uniform {r:g}", {n: r for n in tuner.layers})):
-        results = AdmmPipeline(tuner.config(chosen), tuner.base_dir, setup=tuner.setup, log_every=tuner.log_every,
-                               wait_for_lock=tuner.wait_for_lock,
-                               progress=lambda text, label=label: (progress or (lambda t: None))(f"[{label}] {text}")).run()
+        pipeline = AdmmPipeline(tuner.config(chosen), tuner.base_dir, setup=tuner.setup, log_every=tuner.log_every,
+                                wait_for_lock=tuner.wait_for_lock,
+                                progress=lambda text, label=label: (progress or (lambda t: None))(f"[{label}] {text}"))
+        results = pipeline.run()
         final = results["final"]
         attack = next(name for name in final["test"] if name != "natural")
         row = {"ratios": label, "compression": results["compression"]}
@@ -274,9 +278,8 @@ def compare_uniform(tuner: PruneRatioTuner, ratios: Dict[str, float], compressio
                 row[f"{split} natural"] = final[split]["natural"]["accuracy"]
                 row[f"{split} {attack}"] = final[split][attack]["accuracy"]
         if final_attacks:
-            run_path = os.path.join(tuner.base_dir, results["stages"]["retrain"]["path"])
-            record = final_evaluation(run_path, final_attacks, final_examples, tuner.setup, tuner.template.train.seed,
-                                      progress)
+            record = final_evaluation(pipeline.stage_path(results, "retrain"), final_attacks, final_examples,
+                                      tuner.setup, tuner.template.train.seed, progress)
             for name in final_attacks:
                 row[f"test {name} ({record['examples']})"] = record["results"][name]["accuracy"]
         rows.append(row)

@@ -138,9 +138,10 @@ class WidthStudy:
             config = self.pipeline_config(method, source, target)
             setup = build.build(config.train, strategy=self.setup.strategy, splits=self.setup.splits)
             label = f"[{method} ω={source}→{target}]"
-            results = AdmmPipeline(config, self.base_dir, setup=setup, log_every=self.log_every,
-                                   progress=lambda text, label=label: self.progress(f"{label} {text}")).run()
-            root = os.path.join("admm", results["id"])
+            pipeline = AdmmPipeline(config, self.base_dir, setup=setup, log_every=self.log_every,
+                                    progress=lambda text, label=label: self.progress(f"{label} {text}"))
+            results = pipeline.run()
+            root = os.path.relpath(pipeline.root.path, self.base_dir)  # its own path, not the id its record holds
             pruned.setdefault(method, {})[f"{source}->{target}"] = {
                 "path": root, "compression": results["compression"], "final": results["final"],
                 "ratios": results["ratios"], **self._final_eval(os.path.join(self.base_dir, root, "retrain"))}

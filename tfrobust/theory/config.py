@@ -10,11 +10,13 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
+from tfrobust.config import check_bounds, check_memory
 from tfrobust.errors import ConfigError
 from tfrobust.theory.settings import SETTINGS
 
 SOLVERS = ("auto", "exact1d", "newton")
 MAX_EXACT_HORIZON = 10_000_000
+CHUNK_BYTES = 4 * 16 * 8  # per unit of a data model's chunk_cost: a few float64 tensors of 16 repetitions
 
 
 def as_vector(name: str, value, dim: int, *, positive: bool = False) -> Tuple[float, ...]:
@@ -55,8 +57,9 @@ def check_dim(dim) -> int:
     return dim
 
 
-def _f(default, help_text):
-    return field(default=default, metadata={"help": help_text})
+def _f(default, help_text, kind=None):
+    """A field with its help text and, for an integer, its kind (:data:`tfrobust.config.INTEGER_KINDS`)."""
+    return field(default=default, metadata={"help": help_text, **({"kind": kind} if kind else {})})
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,12 @@ class GapConfig:
     setting: Optional[str] = _f(None, f"data model: one of {', '.join(SETTINGS.names())}")
     eps: Tuple[float, ...] = _f((), "adversary strengths eps >= 0 (l_inf radius); "
                                     "default: the paper's grid for --setting")
-    n: Tuple[int, ...] = _f((), "training-set sizes >= 1 (or use n_max; default: the paper's range)")
+    n: Tuple[int, ...] = _f((), "training-set sizes >= 1 (or use n_max; default: the paper's range)", kind="size")
     reps: int = _f(100_000, "Monte Carlo repetitions (training sets per n), >= 1")
     tau: Tuple[float, ...] = _f((), "Bernoulli signal strengths tau in [0, 1] (bernoulli only); "
                                     "default: the paper's values for --setting")
-    seed: int = _f(0, "random seed >= 0; the same seed gives the same numbers")
-    dim: int = _f(1, "data dimension d >= 1")
+    seed: int = _f(0, "random seed >= 0; the same seed gives the same numbers", kind="seed")
+    dim: int = _f(1, "data dimension d >= 1", kind="size")
     mu: Tuple[float, ...] = _f((1.0,), "Gaussian class mean mu (one value or d values)")
     sigma: Tuple[float, ...] = _f((2.0,), "Gaussian per-coordinate standard deviation sigma > 0 "
                                           "(one value or d values)")
@@ -94,6 +97,7 @@ class GapConfig:
 
     def __post_init__(self):
         setting = SETTINGS.get(self.setting)
+        check_bounds(self, prefix="")
         _integer("reps", self.reps, 1)
         _integer("seed", self.seed, 0)
         _integer("exact_horizon", self.exact_horizon, 1)
@@ -102,6 +106,9 @@ class GapConfig:
                               f"<= {MAX_EXACT_HORIZON:,} (the exact curves hold (1 + number of eps) x "
                               "exact_horizon float64 values, several times over)")
         check_dim(self.dim)
+        # mu, sigma and w_star hold dim numbers; every data model's chunk at least dim per repetition
+        check_memory([("the data model's vectors and Monte Carlo chunks", (24 + CHUNK_BYTES) * self.dim, ("dim",))],
+                     lambda name: f"{name}={getattr(self, name)}")
         eps = tuple(check_number("eps", e, low=0.0) for e in _sequence("eps", self.eps))
         if len(set(eps)) != len(eps):
             raise ConfigError(f"eps={list(eps)} repeats a value; allowed: distinct values")

@@ -12,8 +12,9 @@ from typing import List, Optional
 
 import numpy as np
 
+from tfrobust.config import check_memory
 from tfrobust.theory import montecarlo, shapes
-from tfrobust.theory.config import GapConfig
+from tfrobust.theory.config import CHUNK_BYTES, GapConfig
 from tfrobust.theory.settings import SETTINGS
 
 
@@ -55,9 +56,20 @@ class GapResults:
     max_abs_z: Optional[float] = None  # largest |MC - exact| / se over the gap curves
 
 
+def check_fits(config: GapConfig, pairs) -> None:
+    """Refuses, naming the options, sizes whose Monte Carlo chunks (at least 16 repetitions, a few
+    float64 tensors of the data model's ``chunk_cost``) need more than this machine's memory."""
+    n_max = max(config.n)
+    cost = max(dist.chunk_cost(n_max, len(config.n), len(config.eps), config.solver) for _, dist in pairs)
+    shown = {"n": f"n=[{config.n[0]}..{n_max}] ({len(config.n)} sizes)", "eps": f"eps ({len(config.eps)} values)",
+             "dim": f"dim={config.dim}"}
+    check_memory([("a Monte Carlo chunk of 16 repetitions", CHUNK_BYTES * cost, ("n", "eps", "dim"))], shown.get)
+
+
 def run(config: GapConfig) -> GapResults:
     """Monte Carlo for every (tau, eps, n); exact curves and shapes where available."""
     pairs = SETTINGS.get(config.setting).variants(config)
+    check_fits(config, pairs)
     variants, seconds_mc = [], 0.0
     for index, (tau, dist) in enumerate(pairs):
         mc = montecarlo.simulate(dist, config.n, config.eps, config.reps, seed=config.seed,

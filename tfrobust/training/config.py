@@ -24,20 +24,20 @@ class TrainConfig(Config):
     model: str = field("dense-300-100", "Model spec name[:option=value,...], e.g. lenet:width=16 (every model also "
                                         "takes rotation_head=true: a 4-way rotation head for --objective=rotation).")
     dataset: str = field("fashion_mnist", "Dataset spec name[:option=value,...].")
-    valid_size: int = field(10000, "Training examples held out for validation (0: none).")
+    valid_size: int = field(10000, "Training examples held out for validation (0: none).", kind="size")
     train_examples: int = field(0, "Train on only the first this many training examples left after the validation "
-                                   "split is carved (the validation split does not change; 0: all).")
-    batch_size: int = field(60, "Global training batch size (split across replicas).")
+                                   "split is carved (the validation split does not change; 0: all).", kind="size")
+    batch_size: int = field(60, "Global training batch size (split across replicas).", kind="size")
     eval_batch_size: int = field(1000, "Evaluation batch size (larger is faster where memory allows; "
-                                       "evaluation PGD's results do not depend on it).")
+                                       "evaluation PGD's results do not depend on it).", kind="size")
     train_iters: int = field(2000, "Training iterations (optimizer steps).")
     eval_every: int = field(500, "Evaluate on validation and test every this many iterations.")
-    eval_examples: int = field(0, "Examples of each evaluation split to use (0: all).")
+    eval_examples: int = field(0, "Examples of each evaluation split to use (0: all).", kind="size")
     compact_eval: bool = field(True, "Evaluation attacks that allow it (PGD) attack only the examples still "
                                      "classified correctly, in full batches: the same accuracy in less time. "
                                      "false: every example, every restart, to the end.")
     costly_eval_examples: int = field(0, "Examples of each split that costly evaluation attacks (AutoAttack, "
-                                         "run at the end only) see (0: as --eval_examples).")
+                                         "run at the end only) see (0: as --eval_examples).", kind="size")
     objective: str = field("natural", "Training objective spec name[:option=value,...]: natural, mix "
                                       "(adv_weight=0.5: clean and --attack examples), madry (only --attack "
                                       "examples), trades (beta=6.0: KL to the clean output), mart (beta=6.0: "
@@ -83,7 +83,7 @@ class TrainConfig(Config):
     lr_factors: Tuple[float, ...] = field((), "Piecewise and restart: rate multipliers after each boundary.")
     cycle_iters: int = field(1000, "Cyclic and restart: iterations of one cycle.")
     min_lr_factor: float = field(0.0, "Cosine and cyclic: the lowest rate as a fraction of the peak.")
-    seed: int = field(0, "Seed for weights, data order and attack starts.")
+    seed: int = field(0, "Seed for weights, data order and attack starts.", kind="seed")
     strategy: str = field("default", "tf.distribute strategy: default, mirrored or multi_worker.")
     devices: Tuple[str, ...] = field((), "Mirrored: devices to use (default: all GPUs, else the CPU).")
 
@@ -93,14 +93,13 @@ class TrainConfig(Config):
         from tfrobust.training.objectives import OBJECTIVES
         from tfrobust.training.optim import OPTIMIZERS, SCHEDULES
 
+        self.check_bounds()
         bad = self.bad
         if not self.experiment or "/" in self.experiment or self.experiment.startswith("."):
             bad("experiment", "it must be a plain directory name")
         for name in ("valid_size", "train_examples", "eval_examples", "costly_eval_examples", "seed"):
             if getattr(self, name) < 0:
                 bad(name, "it must be >= 0")
-        if self.seed >= 2 ** 63:
-            bad("seed", "it must be < 2**63 (seeds are int64)")
         for name in ("batch_size", "eval_batch_size", "train_iters", "eval_every", "cycle_iters"):
             if getattr(self, name) < 1:
                 bad(name, "it must be >= 1")

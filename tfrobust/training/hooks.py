@@ -92,7 +92,8 @@ class Evaluation(Hook):
     """Accuracy and loss on validation and test, naturally and under the setup's evaluation
     attacks (or ``attacks``); the remaining weights of each layer. At evaluation point ``step``,
     example ``i`` (PGD) or batch ``i`` (other attacks) is attacked with seed
-    ``(seed * 1_000_003 + step, i)``; ``compact_eval`` attacks only what is still robust.
+    ``((seed * 1_000_003 + step) mod 2**63, i)`` (an int64 for every seed; the same number wherever
+    it fits without the modulo); ``compact_eval`` attacks only what is still robust.
 
     Costly attacks (``attack.costly``: AutoAttack) run only at the last evaluation point, on the
     first ``costly_eval_examples`` examples where that is set (their entries say how many). The
@@ -115,7 +116,8 @@ class Evaluation(Hook):
             dataset = getattr(setup.splits, split)
             if dataset is not None:
                 checks = last and split == "test"
-                kwargs = dict(seed=c.seed * 1_000_003 + step, checks=checks, timing=False, compact=c.compact_eval)
+                kwargs = dict(seed=(c.seed * 1_000_003 + step) % 2 ** 63, checks=checks, timing=False,
+                              compact=c.compact_eval)
                 record[split] = evaluate(trainer.model, dataset, attacks, max_examples=c.eval_examples or None,
                                          **kwargs)
                 report = record[split].checks

@@ -14,14 +14,14 @@ unless ``force``.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from typing import Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
 
-from tfrobust.experiment import RunDir, RunLock
+from tfrobust import records
+from tfrobust.experiment import RunDir, attempt
 from tfrobust.saving import save_model
 from tfrobust.training.averaging import UseAverage, UseRaw, WeightAverage
 from tfrobust.training.clipping import clip, clipped_variables
@@ -160,12 +160,10 @@ class Trainer:
         rd = self.run_dir
         if rd.finished and not force:
             self.progress(f"{rd.path} is finished; returning its results (use --force to redo)")
-            return rd.read_results()
+            return rd.read_results(records.RUN)
         self.build()  # a bad model spec fails here, before anything is written
-        with RunLock(rd.path, self.wait_for_lock) if self.chief else contextlib.nullcontext():
-            if self.chief:
-                if force:
-                    rd.wipe()
+        with attempt(rd.path, self.wait_for_lock, self.chief, rd.wipe if force else None):
+            if self.chief:  # a failure leaves the directory as it was (or empty, with force)
                 rd.prepare()
             return self._train()
 
