@@ -62,9 +62,10 @@ def run(main, argv=None) -> None:
         except OSError as e:
             fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
         except Exception as e:
-            if not out_of_memory(e):
+            message = out_of_memory(e)
+            if not message:
                 raise
-            fail(out_of_memory(e))
+            fail(message)
 
     app.run(wrapped, argv=argv, flags_parser=parse_flags)
 

@@ -298,7 +298,8 @@ def attempt(directory: str, wait: float = 0.0, chief: bool = True,
     (a loss that diverged, a setting found bad late) removes what it created, so that the failure
     leaves the directory as it was, never a half-written run: the entries that were not there when
     it took the lock, then the directory and its parents if it made them. What was there stays (a
-    resumed run's checkpoints, a damaged run the error names). A kill, or an interrupt, leaves all
+    resumed run's checkpoints, a damaged run the error names), and so does every finished run
+    made inside it (a lottery's rounds before the one that failed). A kill, or an interrupt, leaves all
     of it, to resume from. ``start`` runs first under the lock (``RunDir.wipe`` for ``--force``)."""
     if not chief:
         yield
@@ -320,7 +321,7 @@ def attempt(directory: str, wait: float = 0.0, chief: bool = True,
     except TfrobustError:
         for entry in set(os.listdir(directory)) - before:
             path = os.path.join(directory, entry)
-            if entry.startswith(".lock"):
+            if entry.startswith(".lock") or _holds_finished_run(path):  # finished work is kept
                 continue
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
@@ -340,6 +341,13 @@ def attempt(directory: str, wait: float = 0.0, chief: bool = True,
         lock.release()
         raise
     lock.release()
+
+
+def _holds_finished_run(path: str) -> bool:
+    """A directory with a finished run (its results.json) in it: a lottery round, a study's stage.
+    Each of those ran under its own attempt, which removed whatever of it failed."""
+    return os.path.isdir(path) and not os.path.islink(path) and any(
+        "results.json" in files for _, _, files in os.walk(path))
 
 
 def _holder_of(content: Optional[bytes]) -> Optional[dict]:

@@ -29,15 +29,16 @@ def _declared_types(factory) -> Dict[str, Any]:
 
 
 def _optional_of(kind):
-    """``T`` for ``Optional[T]`` (a field that may be None), else ``kind``."""
+    """``T`` for ``Optional[T]`` (a field that may be None), else None."""
     args = [a for a in typing.get_args(kind) if a is not type(None)]
-    return args[0] if typing.get_origin(kind) is typing.Union and len(args) == 1 else kind
+    return args[0] if typing.get_origin(kind) is typing.Union and len(args) == 1 else None
 
 
 def _convert(kind, text: str, key: str, spec: str):
-    kind = _optional_of(kind)
-    if text.lower() == "none" and kind in (int, float):
-        return None
+    if _optional_of(kind) is not None:  # Optional[float]: a number, or none
+        kind = _optional_of(kind)
+        if text.lower() == "none":
+            return None
     try:
         if kind is bool:
             if text.lower() not in _TRUE + _FALSE:

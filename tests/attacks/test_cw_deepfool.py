@@ -222,3 +222,8 @@ def test_an_optional_radius_parses_from_a_spec():
     assert from_spec("cw_l2:eps=none").eps is None
     with pytest.raises(ConfigError, match="eps='abc' is not a valid float"):
         from_spec("cw_l2:eps=abc")
+
+
+def test_none_is_only_for_optional_settings():
+    with pytest.raises(ConfigError, match="steps='none' is not a valid int"):
+        from_spec("cw_l2:steps=none")

@@ -204,3 +204,26 @@ def test_autoattack_evaluates_the_end_of_each_round_with_its_sanity_report(tmp_p
     paths = report.write_report(report.load_runs(str(tmp_path)), str(tmp_path / "report"))
     header = [c.strip() for c in open(paths["markdown"]).readline().split("|")]
     assert header.index(f"test {aa}") == header.index("test pgd:eps=0.1,step_size=0.025,steps=5") + 1
+
+
+def test_a_round_that_fails_leaves_the_rounds_before_it_to_resume_from(tmp_path, monkeypatch):
+    from tfrobust.errors import TfrobustError
+
+    original = LotterySearch.run_round
+
+    def fails_in_round_1(self, trial, r):
+        if r == 1:
+            raise TfrobustError("the training loss diverged (injected)")
+        return original(self, trial, r)
+
+    monkeypatch.setattr(LotterySearch, "run_round", fails_in_round_1)
+    config = LotteryConfig(trials=1, prune_iters=2, prune_rate=0.5, output_prune_rate=0.25, train=TRAIN)
+    search = LotterySearch(config, str(tmp_path))
+    with pytest.raises(TfrobustError, match="injected"):
+        search.run()
+    assert os.path.exists(os.path.join(search.path(0, 0), "results.json"))  # round 0 is kept
+    monkeypatch.setattr(LotterySearch, "run_round", original)
+    messages = []
+    results = LotterySearch(config, str(tmp_path), progress=messages.append).run()
+    assert [r["round"] for r in results["rounds"]] == [0, 1]
+    assert any("finished" in m for m in messages), messages  # round 0 was not trained again

@@ -143,9 +143,9 @@ class AutoAttack(CountingAttack):
         x_out, passes = x, tf.constant(NO_PASSES, tf.int64) + count(x, 1, 0)
         robust = tf.equal(predicted_labels(model, x), y)
         for k, (_, attack) in enumerate(self.stages()):
-            (x_out, robust), passes = on_rows(
-                robust, functools.partial(_stage, attack, model, _stage_seed(seed, k), False), (x_out, robust), (x, y),
-                passes)
+            stage = functools.partial(_stage, functools.partial(attack.perturb_counted, model), _stage_seed(seed, k),
+                                      model)
+            (x_out, robust), passes = on_rows(robust, stage, (x_out, robust), (x, y), passes)
         return x_out, passes
 
     # ---- one graph per stage, with a record of each --------------------------------------------
@@ -163,9 +163,8 @@ class AutoAttack(CountingAttack):
         x_out, records = x, []
         for k, (stage, attack) in enumerate(self.stages()):
             start, attacked = time.perf_counter(), int(tf.reduce_sum(tf.cast(robust, tf.int32)))
-            (x_out, robust), passes = on_rows(
-                robust, functools.partial(_stage, attack, model, _stage_seed(seed, k), True), (x_out, robust), (x, y),
-                tf.zeros([2], tf.int64))
+            run = functools.partial(_stage, functools.partial(attack.run, model), _stage_seed(seed, k), model)
+            (x_out, robust), passes = on_rows(robust, run, (x_out, robust), (x, y), tf.zeros([2], tf.int64))
             forward, backward = (int(v) for v in passes.numpy())
             records.append({"stage": stage, "attacked": attacked,
                             "robust": int(tf.reduce_sum(tf.cast(robust, tf.int32))),
@@ -175,12 +174,13 @@ class AutoAttack(CountingAttack):
         return x_out, records
 
 
-def _stage(attack, model, seed, compiled, rows, context):
-    """A stage on the examples still robust (``compiled``: in its own graph, else in the caller's):
-    ``((x_out, robust), passes)`` of those rows. An example takes the stage's point where it is
-    misclassified there, and keeps its input elsewhere."""
+def _stage(run, seed, model, rows, context):
+    """A stage on the examples still robust: ``run(x, y, seed) -> (x_adv, passes)`` is its attack
+    (compiled in its own graph, or traced into the caller's). Returns ``((x_out, robust), passes)``
+    of those rows: an example takes the stage's point where it is misclassified there, and keeps
+    its input elsewhere."""
     xs, ys = context
-    adv, passes = attack.run(model, xs, ys, seed=seed) if compiled else attack.perturb_counted(model, xs, ys, seed)
+    adv, passes = run(xs, ys, seed)
     fooled = tf.not_equal(predicted_labels(model, adv), ys)
     return (tf.where(batch_mask(fooled, adv), adv, xs), ~fooled), passes + count(adv, 1, 0)
 

@@ -35,7 +35,7 @@ from tfrobust.errors import ConfigError
 from tfrobust.spec import format_spec
 
 
-SEED_MAX = 2 ** 63 - 1  # an attack's seed is int64 in the graph, and nothing is added to it
+ATTACK_SEED_MAX = 2 ** 63 - 1  # an attack's seed is int64 in the graph, and nothing is added to it
 
 
 def is_number(value) -> bool:
@@ -139,7 +139,7 @@ class Attack(abc.ABC):
     # ---- settings -------------------------------------------------------------------------
     def validate(self) -> None:
         """Raises :class:`ConfigError` for a setting out of range; subclasses extend it."""
-        self._check(is_integer(self.seed, 0, SEED_MAX), "seed", "an integer in 0..2**63-1")
+        self._check(is_integer(self.seed, 0, ATTACK_SEED_MAX), "seed", "an integer in 0..2**63-1")
 
     def _check(self, ok: bool, field: str, allowed: str) -> None:
         if not ok:

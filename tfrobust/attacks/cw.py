@@ -98,11 +98,11 @@ class CarliniWagnerL2(CountingAttack):
         done = self._signed_margin(model(x, training=False), y) < -self.confidence
 
         def search(rows, context):
-            xs, ys = context
+            (xs,), (ys,) = rows, context
             best_x, found, more = self._search(model, tf.clip_by_value(xs, 0.0, 1.0), ys)
             return (tf.where(batch_mask(found, xs), best_x, xs),), more
 
-        (x_adv,), passes = on_rows(~done, search, (x,), (x, y), passes)
+        (x_adv,), passes = on_rows(~done, search, (x,), (y,), passes)
         return x_adv, passes
 
     def _search(self, model, x, y):

@@ -79,13 +79,13 @@ class DeepFool(CountingAttack):
         passes = tf.constant(NO_PASSES, tf.int64) + count(x, 2 if extra else 1, 0)
         k = min(self.candidates, logits.shape[-1]) - 1  # classes other than y to linearise
         correct = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int64), y)
-        (x_adv,), passes = on_rows(correct, functools.partial(self._search, model, k), (x,), (x, y, logits), passes)
+        (x_adv,), passes = on_rows(correct, functools.partial(self._search, model, k), (x,), (y, logits), passes)
         return x_adv, passes
 
     def _search(self, model, k, rows, context):
         """Steps onto the closest linearised boundary of examples classified correctly, each until
         it is misclassified: ``((x_adv,), passes)``."""
-        xs, ys, zs = context
+        (xs,), (ys, zs) = rows, context
         is_label = tf.one_hot(tf.cast(ys, tf.int32), tf.shape(zs)[1]) > 0
         others = tf.math.top_k(tf.where(is_label, -float("inf"), zs), k=k).indices  # [n, k]
         n = tf.shape(xs)[0]

@@ -45,7 +45,9 @@ def on_rows(mask: tf.Tensor, fn: Callable, state: Sequence[tf.Tensor], context: 
     backward passes), ``fn`` returns ``(new rows, passes it made)`` and the result is
     ``(state, passes + those)``: an unselected batch makes none.
 
-    Works eagerly and inside ``tf.function`` and loops (a ``tf.cond``).
+    Works eagerly and inside ``tf.function`` and loops (a ``tf.cond``). A loop whose own condition
+    already ensures a row (Square's queries, PGD's and CW's steps) pays one such cond per
+    iteration, next to a model pass: kept, so that every subset goes the same way.
     """
     state, context = tuple(state), tuple(context)
     indices, *rows = subset(mask, *state, *context)

@@ -55,7 +55,6 @@ def load_splits(config: GTNConfig, data_dir: Optional[str] = None):
     if height % 4 or width % 4:
         raise ConfigError(f"--dataset={config.dataset}: its {height}x{width} images cannot be generated (the GTN's "
                           "generator makes images whose sides are multiples of 4)")
-    config.check_fits(splits.input_shape, splits.num_classes)
     return splits
 
 
@@ -68,6 +67,7 @@ def seed_of(config_seed: int, *salts) -> tf.Tensor:
 class MetaTraining(StagedRun):
     def __init__(self, config: GTNConfig, splits, base_dir: str,
                  progress: Optional[Callable[[str], None]] = None, log_every: int = 10):
+        config.check_fits(splits.input_shape, splits.num_classes)  # meta-training's memory, before any work
         self.config = config
         self.splits = splits
         self.progress = progress or (lambda text: None)
