@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from tfrobust.config import check_bounds, check_memory
+from tfrobust.config import check_bounds, check_memory, field
 from tfrobust.errors import ConfigError
 from tfrobust.theory.settings import SETTINGS
 
@@ -57,9 +57,7 @@ def check_dim(dim) -> int:
     return dim
 
 
-def _f(default, help_text, kind=None):
-    """A field with its help text and, for an integer, its kind (:data:`tfrobust.config.INTEGER_KINDS`)."""
-    return field(default=default, metadata={"help": help_text, **({"kind": kind} if kind else {})})
+_f = field  # tfrobust.config.field: help text and, for an integer, its kind
 
 
 @dataclass(frozen=True)
